@@ -1,0 +1,59 @@
+"""Memory backend: the MVCC state with no persistence. For unit tests and simulations."""
+
+from __future__ import annotations
+
+from .backend import KeyValue, ListResult, NotFoundError
+from .mvcc import MemWatch, MvccState
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self.state = MvccState()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.state.close_watchers()
+
+    async def current_revision(self) -> int:
+        return self.state.rev
+
+    async def compacted_revision(self) -> int:
+        return self.state.compacted
+
+    async def get(self, key: str, revision: int = 0) -> KeyValue | None:
+        return self.state.get(key, revision)
+
+    async def list(self, prefix: str, *, start_after: str = "", limit: int = 0, revision: int = 0) -> ListResult:
+        return self.state.list(prefix, start_after, limit, revision)
+
+    async def count(self, prefix: str) -> int:
+        return self.state.count(prefix)
+
+    async def create(self, key: str, value: bytes) -> int:
+        self.state.check_create(key)
+        ev = self.state.put(key, value)
+        self.state.notify([ev])
+        return ev.revision
+
+    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        self.state.check_update(key, expected_revision)
+        ev = self.state.put(key, value)
+        self.state.notify([ev])
+        return ev.revision
+
+    async def delete(self, key: str, expected_revision: int = 0) -> tuple[int, KeyValue]:
+        if key not in self.state.data:
+            raise NotFoundError(key)
+        self.state.check_update(key, expected_revision)
+        ev = self.state.remove(key)
+        self.state.notify([ev])
+        assert ev.prev is not None
+        return ev.revision, ev.prev
+
+    def watch(self, prefix: str, after_revision: int) -> MemWatch:
+        return MemWatch(self.state, prefix, after_revision)
+
+    async def compact(self, revision: int) -> None:
+        self.state.compact(revision)
