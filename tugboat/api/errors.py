@@ -93,9 +93,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:  # upstream omits an empty (Unknown) reason
+            status["reason"] = self.reason
         details = dict(self.details or {})
         if self.causes:
             details["causes"] = [c.to_cause() for c in self.causes]
