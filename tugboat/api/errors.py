@@ -25,7 +25,13 @@ class FieldError:
     message: str
 
     def to_cause(self) -> dict[str, Any]:
-        return {"reason": self.reason, "message": self.message, "field": self.field}
+        # Upstream's cause carries the error body without the field path (the path is in
+        # `field`); the Status message carries "<path>: <body>".
+        body = self.message
+        prefix = self.field + ": "
+        if self.field and body.startswith(prefix):
+            body = body[len(prefix):]
+        return {"reason": self.reason, "message": body, "field": self.field}
 
 
 # Constructors named like upstream's field.Required / field.Invalid / ... so call sites read alike.
