@@ -198,9 +198,14 @@ def test_errors_are_kubernetes_statuses(tug: TugServer, ns: str) -> None:
     missing = tug.kubectl("-n", ns, "get", "cm", "nope", check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == 'Error from server (NotFound): configmaps "nope" not found'
-    tug.kubectl("-n", ns, "create", "configmap", "dup")
-    again = tug.kubectl("-n", ns, "create", "configmap", "dup", check=False)
-    assert 'Error from server (AlreadyExists): configmaps "dup" already exists' in again.stderr
+    manifest = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"}}'
+    tug.kubectl("-n", ns, "create", "-f", "-", input=manifest)
+    again = tug.kubectl("-n", ns, "create", "-f", "-", input=manifest, check=False)
+    assert 'Error from server (AlreadyExists): error when creating "STDIN": configmaps "dup" already exists' \
+        in again.stderr
+    # The typed `create configmap` subcommand words the same Status its own way.
+    typed = tug.kubectl("-n", ns, "create", "configmap", "dup", check=False)
+    assert 'configmaps "dup" already exists' in typed.stderr
     bad = tug.kubectl("-n", ns, "create", "configmap", "Bad_Name", check=False)
     assert bad.returncode == 1
     assert "is invalid" in bad.stderr and "metadata.name" in bad.stderr

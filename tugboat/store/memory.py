@@ -1,19 +1,30 @@
-"""Memory backend: the MVCC state with no persistence. For unit tests and simulations."""
+"""Memory backend: the MVCC state with no persistence. For unit tests and simulations.
+
+Writes yield to the event loop once (as every real backend does while it waits for disk or
+network), so a caller looping over writes cannot starve watchers and other tasks.
+"""
 
 from __future__ import annotations
 
+import asyncio
+
 from .backend import KeyValue, ListResult, NotFoundError
+from .compactor import Compactor
 from .mvcc import MemWatch, MvccState
 
 
 class MemoryBackend:
-    def __init__(self) -> None:
+    def __init__(self, *, compact_interval: float | None = None) -> None:
         self.state = MvccState()
+        self.compactor = Compactor(self, interval=compact_interval) if compact_interval else None
 
     async def start(self) -> None:
-        pass
+        if self.compactor is not None:
+            self.compactor.start()
 
     async def close(self) -> None:
+        if self.compactor is not None:
+            await self.compactor.stop()
         self.state.close_watchers()
 
     async def current_revision(self) -> int:
@@ -32,18 +43,21 @@ class MemoryBackend:
         return self.state.count(prefix)
 
     async def create(self, key: str, value: bytes) -> int:
+        await asyncio.sleep(0)
         self.state.check_create(key)
         ev = self.state.put(key, value)
         self.state.notify([ev])
         return ev.revision
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        await asyncio.sleep(0)
         self.state.check_update(key, expected_revision)
         ev = self.state.put(key, value)
         self.state.notify([ev])
         return ev.revision
 
     async def delete(self, key: str, expected_revision: int = 0) -> tuple[int, KeyValue]:
+        await asyncio.sleep(0)
         if key not in self.state.data:
             raise NotFoundError(key)
         self.state.check_update(key, expected_revision)

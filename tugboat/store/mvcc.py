@@ -109,11 +109,13 @@ class MvccState:
         return cur
 
     # ---- mutations --------------------------------------------------------------------
-    def put(self, key: str, value: bytes, rev: int | None = None) -> Event:
-        """Store `value` at the next revision (or `rev`, when replaying a log)."""
+    def put(self, key: str, value: bytes, rev: int | None = None, create_revision: int = 0) -> Event:
+        """Store `value` at the next revision (or `rev`, when replaying a log). A replay passes
+        the stored `create_revision` too: the key's creating row may have been compacted away."""
         self.rev = rev if rev is not None else self.rev + 1
         prev = self.data.get(key)
-        kv = KeyValue(key, value, prev.create_revision if prev else self.rev, self.rev)
+        crev = create_revision or (prev.create_revision if prev else self.rev)
+        kv = KeyValue(key, value, crev, self.rev)
         if prev is None:
             bisect.insort(self.keys, key)
         self.data[key] = kv

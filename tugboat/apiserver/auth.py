@@ -1,0 +1,65 @@
+"""Authentication (x509 client certificates: CN = user, O = groups) and authorization.
+
+The authorizer is an interface so RBAC can replace `AllowAuthenticated` later; anonymous
+requests only reach health and version endpoints (401 elsewhere), like a hardened upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tugboat.api.errors import ApiError
+
+from .request import ANONYMOUS, Req, UserInfo
+
+
+def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo:
+    if not cert:
+        return ANONYMOUS
+    cn, orgs = "", []
+    for rdn in cert.get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                cn = v
+            elif k == "organizationName":
+                orgs.append(v)
+    if not cn:
+        return ANONYMOUS
+    return UserInfo(cn, tuple(orgs) + ("system:authenticated",))
+
+
+class Authorizer(Protocol):
+    def authorize(self, req: Req) -> None:
+        """Raise ApiError 403 when `req.user` may not do `req.info`."""
+
+
+class AllowAuthenticated:
+    def authorize(self, req: Req) -> None:
+        if not req.user.authenticated:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def load_token_file(path: str) -> dict[str, UserInfo]:
+    """Upstream's `--token-auth-file` CSV: `token,user,uid[,"group1,group2"]` per line."""
+    import csv
+
+    tokens: dict[str, UserInfo] = {}
+    with open(path, newline="") as f:
+        for row in csv.reader(f):
+            if not row or row[0].startswith("#"):
+                continue
+            if len(row) < 3:
+                raise ValueError(f"{path}: a line needs at least token,user,uid")
+            groups = tuple(g.strip() for g in row[3].split(",") if g.strip()) if len(row) > 3 else ()
+            tokens[row[0].strip()] = UserInfo(row[1].strip(), groups + ("system:authenticated",))
+    return tokens
+
+
+def user_from_bearer(header: str | None, tokens: dict[str, UserInfo]) -> UserInfo | None:
+    """The user of an `Authorization: Bearer <token>` header, None if absent or unknown."""
+    if not header or not tokens:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return tokens.get(token.strip())

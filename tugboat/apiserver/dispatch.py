@@ -1,0 +1,91 @@
+"""Route a resource request to its handler: resolve the type, check scope, verb and subresource."""
+
+from __future__ import annotations
+
+from tugboat.api import errors
+from tugboat.api.errors import ApiError
+from tugboat.api.scheme import ResourceType
+
+from . import subresources
+from .context import Ctx
+from .handlers import delete, patch, read, watch, write
+from .request import Req, Resp, StreamResp
+
+
+def not_found_route() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource",
+                    {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+
+
+def _method_not_allowed() -> ApiError:
+    return errors.method_not_allowed("the server does not allow this method on the requested resource")
+
+
+async def handle(ctx: Ctx, req: Req) -> Resp | StreamResp:
+    info = req.info
+    rt = ctx.scheme.get(info.group, info.version, info.resource)
+    if rt is None:
+        raise not_found_route()
+    ns = info.namespace if rt.namespaced else ""
+    name = info.name
+    if rt.group == "" and rt.plural == "namespaces":
+        ns = ""
+    elif not rt.namespaced and info.namespace:
+        raise not_found_route()
+    sub = info.subresource
+    verb = info.verb
+    if sub:
+        return await _subresource(ctx, req, rt, ns, name, sub)
+    if verb not in rt.verbs and not (verb == "watch" and "watch" in rt.verbs):
+        raise _method_not_allowed()
+    if rt.namespaced and not ns and verb in ("create", "get", "update", "patch", "delete"):
+        raise not_found_route()
+    if verb == "get":
+        return await read.get(ctx, req, rt, ns, name)
+    if verb == "list":
+        return await read.list_(ctx, req, rt, ns)
+    if verb == "watch":
+        return await watch.watch(ctx, req, rt, ns, name)
+    if verb == "create":
+        if name:
+            raise _method_not_allowed()
+        return await write.create(ctx, req, rt, ns)
+    if verb == "update":
+        return await write.update(ctx, req, rt, ns, name)
+    if verb == "patch":
+        return await patch.patch(ctx, req, rt, ns, name)
+    if verb == "delete":
+        return await delete.delete_one(ctx, req, rt, ns, name)
+    if verb == "deletecollection":
+        return await delete.delete_collection(ctx, req, rt, ns)
+    raise _method_not_allowed()
+
+
+async def _subresource(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str, sub: str) -> Resp | StreamResp:
+    s = rt.subresource(sub)
+    if s is None or not name:
+        raise not_found_route()
+    m = req.method
+    if sub == "status":
+        if m in ("GET", "HEAD"):
+            return await read.get(ctx, req, rt, ns, name)
+        if m == "PUT":
+            return await write.update(ctx, req, rt, ns, name, "status")
+        if m == "PATCH":
+            return await patch.patch(ctx, req, rt, ns, name, "status")
+        raise _method_not_allowed()
+    if sub == "scale":
+        return await subresources.scale(ctx, req, rt, ns, name)
+    if sub == "binding" and rt.kind == "Pod":
+        return await subresources.binding(ctx, req, rt, ns, name)
+    if sub == "eviction" and rt.kind == "Pod":
+        return await subresources.eviction(ctx, req, rt, ns, name)
+    if sub == "finalize" and rt.kind == "Namespace":
+        if m != "PUT":
+            raise _method_not_allowed()
+        from .nsfinalizer import finalize
+        return await finalize(ctx, req, rt, name)
+    if sub in subresources.NODE_FACING:
+        await ctx.registry.get(rt, ns, name)  # 404 for a missing object first
+        raise subresources.node_facing(rt, sub, name)
+    raise ApiError(405, "MethodNotAllowed", f"{rt.plural}/{sub} is not supported yet")

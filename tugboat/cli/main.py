@@ -1,0 +1,109 @@
+"""The `tug` command: `tug server` (the one-command control plane) and `tug kubeconfig`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("tug")
+
+
+def _default_data_dir() -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/tugboat"
+    return str(Path.home() / ".local/share/tugboat")
+
+
+async def run_server(args: argparse.Namespace) -> int:
+    from tugboat.apiserver.certs import Pki
+    from tugboat.apiserver.context import Config
+    from tugboat.apiserver.server import ApiServer, serve, tls_context
+    from tugboat.store import open_backend
+
+    t0 = time.monotonic()
+    data = Path(args.data_dir)
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pki = Pki(data)
+    pki.ensure(args.bind_address)
+    print(f"tug: certificates in {pki.dir}", flush=True)
+    url = args.datastore or f"sqlite://{data / 'state.db'}"
+    backend = open_backend(url)
+    await backend.start()
+    print(f"tug: datastore {url} open", flush=True)
+    host = args.bind_address
+    advertise = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    config = Config(external_address=f"{advertise}:{args.port}")
+    tokens = {}
+    if args.token_auth_file:
+        from tugboat.apiserver.auth import load_token_file
+
+        tokens = load_token_file(args.token_auth_file)
+    srv = ApiServer(backend, config=config, tokens=tokens)
+    await srv.start()
+    runner = await serve(srv, host, args.port, tls_context(pki.dir))
+    pki.write_kubeconfig(data / "kubeconfig.yaml", f"https://{advertise}:{args.port}")
+    print(f"tug: ready in {time.monotonic() - t0:.2f}s — https://{advertise}:{args.port} "
+          f"(kubeconfig: {data / 'kubeconfig.yaml'})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("tug: shutting down", flush=True)
+    await srv.stop()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(runner.cleanup(), 5)
+    await backend.close()
+    print("tug: stopped", flush=True)
+    return 0
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    path = Path(args.data_dir) / "kubeconfig.yaml"
+    if not path.exists():
+        print(f"tug: no kubeconfig at {path}; start `tug server --data-dir {args.data_dir}` first", file=sys.stderr)
+        return 1
+    sys.stdout.write(path.read_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tug", description="Tugboat: a Kubernetes-compatible orchestrator")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("server", help="run the API server")
+    s.add_argument("--data-dir", default=_default_data_dir())
+    s.add_argument("--port", type=int, default=6443)
+    s.add_argument("--bind-address", default="127.0.0.1")
+    s.add_argument("--datastore", default="", help="sqlite:///path, etcd://host:port, memory://")
+    s.add_argument("--log-level", default="info")
+    s.add_argument("--token-auth-file", default="", help="static bearer tokens: CSV token,user,uid,\"groups\"")
+    k = sub.add_parser("kubeconfig", help="print the admin kubeconfig")
+    k.add_argument("--data-dir", default=_default_data_dir())
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.cmd == "kubeconfig":
+        return cmd_kubeconfig(args)
+    from tugboat.util.logs import setup_logging
+
+    setup_logging(args.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(run_server(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
