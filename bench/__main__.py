@@ -7,6 +7,7 @@ own rate …) or the target, so noisy machines still give comparable figures.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import platform
 import sys
@@ -25,7 +26,12 @@ def main(argv: list[str]) -> int:
             print(f"skipping {name}: {e}", file=sys.stderr)
             continue
         t0 = time.monotonic()
-        for row in mod.run():
+        result = mod.run()
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        for row in result:
+            if len(row) == 2:  # (name, ops/s)
+                row = (row[0], f"{row[1]:.0f}", "ops/s", "", "")
             rows.append(tuple(str(x) for x in row))  # type: ignore[arg-type]
         print(f"# {name} took {time.monotonic() - t0:.1f}s", file=sys.stderr)
     header = ("benchmark", "value", "unit", "reference (same run) / target", "note")

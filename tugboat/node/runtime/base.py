@@ -1,0 +1,140 @@
+"""The container runtime contract the node agent drives, shaped like the CRI.
+
+A pod is a *sandbox* (its network namespace, hostname, DNS config, cgroup parent) holding
+*containers*. The node agent's pod workers call only these methods; `runc.py` implements
+them with real runc containers, `simulated.py` with no processes at all (hollow nodes for
+scale tests, behaviour driven by pod annotations). Every method is idempotent where the CRI's
+is, and `list_*` must reflect reality after an agent restart (so a restarted agent adopts
+running containers instead of restarting them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class SandboxConfig:
+    pod_uid: str
+    name: str
+    namespace: str
+    attempt: int = 0
+    hostname: str = ""
+    host_network: bool = False
+    dns: dict[str, Any] = field(default_factory=dict)  # {"servers": [...], "searches": [...], "options": [...]}
+    port_mappings: list[dict[str, Any]] = field(default_factory=list)  # containerPort/hostPort/protocol/hostIP
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    cgroup_parent: str = ""
+    # The pod spec, for runtimes that take behaviour from it (simulated) — read-only.
+    pod: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SandboxStatus:
+    id: str
+    pod_uid: str
+    state: str  # "ready" | "notready"
+    ip: str = ""
+    created_at: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Mount:
+    container_path: str
+    host_path: str
+    readonly: bool = False
+    propagation: str = "private"
+
+
+@dataclass
+class ContainerConfig:
+    name: str
+    image: str  # resolved image reference (digest when known)
+    command: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    log_path: str = ""
+    # resources: cpu shares/quota in millicores, memory limit in bytes (None = unlimited)
+    cpu_request_milli: int = 0
+    cpu_limit_milli: int | None = None
+    memory_limit_bytes: int | None = None
+    security_context: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)  # the container spec, read-only
+
+
+@dataclass
+class ContainerStatus:
+    id: str
+    sandbox_id: str
+    name: str
+    attempt: int
+    state: str  # "created" | "running" | "exited" | "unknown"
+    image: str = ""
+    image_id: str = ""
+    created_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    exit_code: int = 0
+    reason: str = ""
+    message: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+class Runtime(Protocol):
+    name: str
+
+    async def version(self) -> str: ...
+
+    # ---- sandboxes ----
+    async def run_sandbox(self, config: SandboxConfig) -> str:
+        """Create and start the pod sandbox (network namespace + IP); returns its id."""
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        """Stop every container in it and tear down networking (idempotent)."""
+
+    async def remove_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def sandbox_status(self, sandbox_id: str) -> SandboxStatus | None: ...
+
+    async def list_sandboxes(self) -> list[SandboxStatus]: ...
+
+    # ---- containers ----
+    async def create_container(self, sandbox_id: str, config: ContainerConfig, sandbox: SandboxConfig) -> str: ...
+
+    async def start_container(self, container_id: str) -> None: ...
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds (idempotent)."""
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def container_status(self, container_id: str) -> ContainerStatus | None: ...
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]: ...
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
+        """Run a command in the container and wait (probes, `kubectl exec` without a tty)."""
+
+    # ---- images ----
+    async def pull_image(self, image: str, auth: dict[str, str] | None = None) -> str:
+        """Make the image present; returns its image id (config digest)."""
+
+    async def image_present(self, image: str) -> str | None: ...
