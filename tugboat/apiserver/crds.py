@@ -10,11 +10,12 @@ import contextlib
 import logging
 from typing import Any
 
+from tugboat.api import crd as crdlib
 from tugboat.api import errors
 from tugboat.api.errors import FieldError
-from tugboat.api.scheme import SCALE, ResourceType, Subresource
+from tugboat.api.scheme import ResourceType
 
-from . import codec, compat
+from . import codec
 from .context import Ctx
 from .deletion import DeleteOpts, delete
 from .registry import GenericStrategy, WriteOpts
@@ -24,33 +25,8 @@ Obj = dict[str, Any]
 CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 
 
-def _fallback_types(crd: Obj) -> list[ResourceType]:
-    spec = crd.get("spec") or {}
-    names = spec.get("names") or {}
-    group = spec.get("group", "")
-    versions = spec.get("versions") or []
-    storage = next((v.get("name") for v in versions if v.get("storage")), None)
-    out = []
-    for v in versions:
-        if not v.get("served", True):
-            continue
-        subs: list[Subresource] = []
-        sr = v.get("subresources") or {}
-        if "status" in sr:
-            subs.append(Subresource("status", names.get("kind", ""), group, v["name"]))
-        if "scale" in sr:
-            subs.append(SCALE)
-        out.append(ResourceType(
-            group, v["name"], names.get("kind", ""), names.get("plural", ""),
-            names.get("singular") or names.get("kind", "").lower(), spec.get("scope") == "Namespaced",
-            tuple(names.get("shortNames") or ()), tuple(names.get("categories") or ()), tuple(subs),
-            storage_version=storage if storage != v["name"] else None, custom=True))
-    return out
-
-
 def resource_types(crd: Obj) -> list[ResourceType]:
-    f = compat.fn("crd", "resource_types")
-    return list(f(crd)) if f is not None else _fallback_types(crd)
+    return list(crdlib.resource_types(crd))
 
 
 def _version_schema(crd: Obj, version: str) -> Any:
@@ -67,18 +43,13 @@ class CustomStrategy(GenericStrategy):
         self.tracks_generation = True
 
     def default(self, obj: Obj) -> None:
-        f = compat.fn("crd", "apply_defaults")
-        if f is not None and self.schema is not None:
-            out = f(obj, self.schema)
-            if isinstance(out, dict) and out is not obj:
-                obj.clear()
-                obj.update(out)
+        if self.schema is not None:
+            crdlib.apply_defaults(obj, self.schema)
 
     def validate(self, obj: Obj) -> list[FieldError]:
         errs = super().validate(obj)
-        f = compat.fn("crd", "validate")
-        if f is not None and self.schema is not None:
-            errs += list(f(obj, self.schema) or [])
+        if self.schema is not None:
+            errs += crdlib.validate(obj, self.schema)
         return errs
 
 
@@ -138,14 +109,12 @@ class CrdManager:
 
     def prune(self, rt: ResourceType, obj: Obj) -> list[str]:
         crd = self._crd_of(rt)
-        f = compat.fn("crd", "prune")
-        if crd is None or f is None:
+        if crd is None:
             return []
         schema = _version_schema(crd, rt.version)
         if schema is None or (crd.get("spec") or {}).get("preserveUnknownFields"):
             return []
-        out = f(obj, schema)
-        return [p for p in out if isinstance(p, str)] if isinstance(out, list) else []
+        return crdlib.prune(obj, schema)
 
     def openapi_schemas(self, group: str, version: str) -> dict[tuple[str, str], Any] | None:
         out: dict[tuple[str, str], Any] = {}

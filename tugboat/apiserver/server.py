@@ -63,8 +63,11 @@ class ApiServer:
         self._compactor: Any = None
 
     # ---- lifecycle ---------------------------------------------------------------------
-    async def start(self, *, compact: bool = True) -> None:
-        """Backend must already be started. Loads state, bootstraps, starts background tasks."""
+    async def start(self, *, compact: bool = False) -> None:
+        """Backend must already be started. Loads state, bootstraps, starts background tasks.
+
+        Backends opened with `open_backend` compact themselves (store/compactor.py); pass
+        compact=True only for a backend built without its own compactor."""
         await self.allocators.load()
         await self.crds.load()
         await self._bootstrap()
