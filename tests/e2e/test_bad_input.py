@@ -155,3 +155,23 @@ def test_no_credentials_is_401_but_health_is_open(tug: TugServer) -> None:
         assert r.status_code == 401 and r.json()["reason"] == "Unauthorized"
         assert anon.get("/readyz").status_code == 200
         assert anon.get("/version").json()["minor"] == "32"
+
+
+def test_duplicate_field_strict_is_400_and_warn_warns(http, ns: str) -> None:  # type: ignore[no-untyped-def]
+    raw = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dupf"},"data":{"a":"1"},"data":{"b":"2"}}'
+    r = http.post(f"/api/v1/namespaces/{ns}/configmaps?fieldValidation=Strict", content=raw,
+                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert 'duplicate field "data"' in status_of(r)["message"]
+    r = http.post(f"/api/v1/namespaces/{ns}/configmaps", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 201 and "duplicate field" in r.headers.get("warning", "")
+
+
+def test_strict_patch_with_unknown_field_is_422(http, ns: str) -> None:  # type: ignore[no-untyped-def]
+    http.post(f"/api/v1/namespaces/{ns}/configmaps",
+              json={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sp"}})
+    r = http.patch(f"/api/v1/namespaces/{ns}/configmaps/sp?fieldValidation=Strict", content=b'{"dataa":{"x":"y"}}',
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 422
+    assert 'unknown field "dataa"' in status_of(r)["message"]
+    assert "dataa" not in http.get(f"/api/v1/namespaces/{ns}/configmaps/sp").json()

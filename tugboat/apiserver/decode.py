@@ -165,14 +165,3 @@ def field_validation(mode: str) -> str:
     if mode in ("Strict", "Ignore"):
         return mode
     raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got "{mode}"')
-
-
-def check_unknown(unknown: list[str], mode: str, kind: str, version: str, warnings: list[str]) -> None:
-    """Apply the fieldValidation policy to a list of unknown field paths."""
-    if not unknown or mode == "Ignore":
-        return
-    msgs = [f'unknown field "{p}"' for p in unknown]
-    if mode == "Strict":
-        raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: '
-                          + ", ".join(msgs))
-    warnings.extend(msgs)

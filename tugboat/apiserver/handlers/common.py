@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tugboat.api import errors
+import orjson
+
+from tugboat.api import errors, fieldcheck
 from tugboat.api.scheme import ResourceType
 
 from .. import compat, decode
@@ -29,16 +31,29 @@ def write_opts(req: Req, *, subresource: str = "", apply: bool = False) -> Write
                      warnings=req.warnings)
 
 
-def check_fields(ctx: Ctx, rt: ResourceType, obj: Obj, req: Req) -> None:
-    """fieldValidation policy for unknown fields; CRD objects are pruned instead."""
+def check_fields(ctx: Ctx, rt: ResourceType, obj: Obj, req: Req, *, patched: bool = False) -> None:
+    """fieldValidation policy (Strict / Warn / Ignore) for unknown and duplicate fields.
+
+    Custom objects are pruned to their schema (the pruned paths are the unknown fields). A
+    Strict failure is a 400 for POST/PUT bodies and, as upstream, a 422 on the `patch` field
+    for patches; Warn turns each into a `Warning` header.
+    """
     mode = decode.field_validation(req.param("fieldValidation"))
-    crds = ctx.extras.get("crds")
     if rt.custom:
-        if crds is not None:
-            unknown = crds.prune(rt, obj)
-            decode.check_unknown(unknown, mode, rt.kind, rt.version, req.warnings)
+        crds = ctx.extras.get("crds")
+        unknown = crds.prune(rt, obj) if crds is not None else []
+    elif mode == "Ignore":
         return
-    if mode == "Ignore":
+    else:
+        unknown = compat.unknown_fields(obj, compat.schema_for(rt.group, rt.version, rt.kind))
+    dups: list[str] = []
+    if mode != "Ignore" and not patched and decode.media_type(req.header("Content-Type")) == "application/json":
+        dups = fieldcheck.duplicate_fields(req.body)
+    problems = fieldcheck.field_errors(unknown, dups)
+    if not problems or mode == "Ignore":
         return
-    schema = compat.schema_for(rt.group, rt.version, rt.kind)
-    decode.check_unknown(compat.unknown_fields(obj, schema), mode, rt.kind, rt.version, req.warnings)
+    if mode == "Strict":
+        if patched:
+            raise fieldcheck.strict_patch_error(orjson.dumps(obj).decode(), problems)
+        raise fieldcheck.strict_error(rt.kind, rt.version, problems)
+    req.warnings.extend(fieldcheck.warnings(problems))
