@@ -211,3 +211,30 @@ def test_errors_are_kubernetes_statuses(tug: TugServer, ns: str) -> None:
     assert "is invalid" in bad.stderr and "metadata.name" in bad.stderr
     nons = tug.kubectl("-n", "does-not-exist-ns", "create", "configmap", "x", check=False)
     assert 'namespaces "does-not-exist-ns" not found' in nons.stderr
+
+
+def test_auth_whoami(tug: TugServer) -> None:
+    lines = tug.kubectl("auth", "whoami").stdout.splitlines()
+    assert lines[1].split() == ["Username", "admin"]
+    assert "system:masters" in lines[2]
+
+
+def test_diff_and_replace(tug: TugServer, ns: str) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rd", "namespace": ns}, "data": {"a": "1"}}
+    tug.kubectl("apply", "-f", "-", input=json.dumps(cm))
+    cm["data"]["a"] = "2"
+    d = tug.kubectl("diff", "-f", "-", input=json.dumps(cm), check=False)
+    assert d.returncode == 1  # kubectl diff exits 1 when there are differences
+    assert "-  a: \"1\"" in d.stdout and "+  a: \"2\"" in d.stdout
+    assert tug.kubectl("replace", "-f", "-", input=json.dumps(cm)).stdout.strip() == "configmap/rd replaced"
+    assert tug.kubectl("-n", ns, "get", "cm", "rd", "-o", "jsonpath={.data.a}").stdout == "2"
+
+
+def test_namespace_deletion_empties_it(tug: TugServer) -> None:
+    tug.kubectl("create", "namespace", "doomed-e2e")
+    tug.kubectl("-n", "doomed-e2e", "create", "configmap", "x")
+    tug.kubectl("-n", "doomed-e2e", "create", "deployment", "d", "--image=busybox")
+    out = tug.kubectl("delete", "namespace", "doomed-e2e", "--timeout=30s").stdout.strip()
+    assert out == 'namespace "doomed-e2e" deleted'
+    gone = tug.kubectl("get", "namespace", "doomed-e2e", check=False)
+    assert gone.returncode != 0 and "not found" in gone.stderr

@@ -6,7 +6,7 @@ from tugboat.api import errors
 from tugboat.api.errors import ApiError
 from tugboat.api.scheme import ResourceType
 
-from . import subresources
+from . import reviews, subresources
 from .context import Ctx
 from .handlers import delete, patch, read, watch, write
 from .request import Req, Resp, StreamResp
@@ -49,6 +49,8 @@ async def handle(ctx: Ctx, req: Req) -> Resp | StreamResp:
     if verb == "create":
         if name:
             raise _method_not_allowed()
+        if rt.group == "authentication.k8s.io" and rt.plural == "selfsubjectreviews":
+            return await reviews.self_subject_review(ctx, req, rt)
         return await write.create(ctx, req, rt, ns)
     if verb == "update":
         return await write.update(ctx, req, rt, ns, name)
