@@ -102,13 +102,22 @@ class Pki:
                     .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
             _write(self.server_key, _pem_key(k))
             _write(self.server_crt, cert.public_bytes(serialization.Encoding.PEM))
-        if not self.admin_crt.exists():
+        self.client_cert("admin", "admin", "system:masters")
+
+    def client_cert(self, stem: str, cn: str, org: str | None = None) -> tuple[Path, Path]:
+        """A client certificate (CN = user, O = group) signed by the CA, created once as
+        tls/<stem>.crt/.key; each component gets its own identity this way."""
+        crt, key = self.dir / f"{stem}.crt", self.dir / f"{stem}.key"
+        if not crt.exists() or not key.exists():
+            ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), None)
+            ca = x509.load_pem_x509_certificate(self.ca_crt.read_bytes())
             k = _key()
-            cert = (_builder(_name("admin", "system:masters"), ca.subject, k.public_key())
+            cert = (_builder(_name(cn, org), ca.subject, k.public_key())
                     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
                     .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
-            _write(self.admin_key, _pem_key(k))
-            _write(self.admin_crt, cert.public_bytes(serialization.Encoding.PEM))
+            _write(key, _pem_key(k))
+            _write(crt, cert.public_bytes(serialization.Encoding.PEM))
+        return crt, key
 
     def _covers(self, dns: list[str], ips: list[str]) -> bool:
         if not self.server_crt.exists() or not self.server_key.exists():
@@ -122,18 +131,19 @@ class Pki:
         have_ips = {str(i) for i in san.get_values_for_type(x509.IPAddress)}
         return set(dns) <= have_dns and set(ips) <= have_ips
 
-    def kubeconfig(self, server: str) -> str:
+    def kubeconfig(self, server: str, stem: str = "admin") -> str:
         b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
+        crt, key = self.dir / f"{stem}.crt", self.dir / f"{stem}.key"
         doc = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": "tugboat", "cluster": {"server": server,
                                                           "certificate-authority-data": b64(self.ca_crt)}}],
-            "users": [{"name": "admin", "user": {"client-certificate-data": b64(self.admin_crt),
-                                                 "client-key-data": b64(self.admin_key)}}],
-            "contexts": [{"name": "tugboat", "context": {"cluster": "tugboat", "user": "admin"}}],
+            "users": [{"name": stem, "user": {"client-certificate-data": b64(crt),
+                                              "client-key-data": b64(key)}}],
+            "contexts": [{"name": "tugboat", "context": {"cluster": "tugboat", "user": stem}}],
             "current-context": "tugboat",
         }
         return yaml.safe_dump(doc, sort_keys=False)
 
-    def write_kubeconfig(self, path: Path, server: str) -> None:
-        _write(path, self.kubeconfig(server).encode())
+    def write_kubeconfig(self, path: Path, server: str, stem: str = "admin") -> None:
+        _write(path, self.kubeconfig(server, stem).encode())
