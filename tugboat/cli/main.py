@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token-auth-file", default="", help="static bearer tokens: CSV token,user,uid,\"groups\"")
     k = sub.add_parser("kubeconfig", help="print the admin kubeconfig")
     k.add_argument("--data-dir", default=_default_data_dir())
+    from tugboat.cli.image import add_image_parser
+
+    add_image_parser(sub)
     return p
 
 
@@ -93,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "kubeconfig":
         return cmd_kubeconfig(args)
+    if args.cmd == "image":
+        from tugboat.cli.image import cmd_image
+
+        return cmd_image(args)
     from tugboat.util.logs import setup_logging
 
     setup_logging(args.log_level)
