@@ -20,6 +20,9 @@ class Config:
     external_address: str = "127.0.0.1:6443"
     service_cidr: str = "10.96.0.0/12"
     node_port_range: tuple[int, int] = (30000, 32767)
+    # In-server stand-in for the GC's orphan/foregroundDeletion finalizers (gcfinalizers.py);
+    # switch off when the controller manager's garbage collector runs. Read at commit time.
+    gc_finalizers: bool = True
 
 
 @dataclass

@@ -26,8 +26,9 @@ async def self_subject_review(ctx: Ctx, req: Req, rt: ResourceType) -> Resp:
     info: Obj = {"username": user.name, "groups": list(user.groups)}
     if user.uid:
         info["uid"] = user.uid
-    out: Obj = {"apiVersion": rt.api_version, "kind": rt.kind,
-                "metadata": {"creationTimestamp": None, **{k: v for k, v in (body.get("metadata") or {}).items()
-                                                            if k in ("name", "generateName")}},
-                "status": {"userInfo": info}}
+    meta_in = body.get("metadata")
+    meta: Obj = {"creationTimestamp": None}
+    if isinstance(meta_in, dict):
+        meta.update({k: v for k, v in meta_in.items() if k in ("name", "generateName")})
+    out: Obj = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": meta, "status": {"userInfo": info}}
     return object_response(ctx, rt, out, req, negotiate(req.header("Accept")), 201)

@@ -18,12 +18,13 @@ from aiohttp import web
 
 from tugboat.api import errors
 from tugboat.api.errors import ApiError
-from tugboat.api.scheme import Scheme, default_scheme
+from tugboat.api.scheme import ResourceType, Scheme, default_scheme
 from tugboat.store.backend import Backend
 from tugboat.util.clock import Clock
 
 from . import dispatch, nonresource
 from .admission import SYSTEM_NAMESPACES, NamespaceLifecycle
+from .admission_tolerations import DefaultTolerationSeconds
 from .allocators import Allocators
 from .auth import AllowAuthenticated, Authorizer, user_from_bearer, user_from_peercert
 from .context import Config, Ctx
@@ -58,9 +59,15 @@ class ApiServer:
         self.nsfinalizer = NamespaceFinalizer(self.ctx)
         self.gc = GcFinalizers(self.ctx)
         self.ctx.extras.update(crds=self.crds, nsfinalizer=self.nsfinalizer, allocators=self.allocators, ready=False)
-        registry.admit_hooks += [NamespaceLifecycle(registry), self.crds.admit, self.allocators.admit]
-        registry.commit_hooks += [self.allocators.committed, self.crds.committed, self.gc.committed]
+        self.default_tolerations = DefaultTolerationSeconds()  # 300 s; set its seconds_* for fast failover
+        registry.admit_hooks += [NamespaceLifecycle(registry), self.default_tolerations, self.crds.admit,
+                                 self.allocators.admit]
+        registry.commit_hooks += [self.allocators.committed, self.crds.committed, self._gc_committed]
         self._compactor: Any = None
+
+    async def _gc_committed(self, op: str, rt: ResourceType, new: Any, old: Any) -> None:
+        if self.ctx.config.gc_finalizers:
+            await self.gc.committed(op, rt, new, old)
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self, *, compact: bool = False) -> None:

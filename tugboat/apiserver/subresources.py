@@ -14,6 +14,7 @@ from .context import Ctx
 from .deletion import DeleteOpts, delete
 from .handlers.common import write_opts
 from .handlers.patch import JSON_PATCH, MERGE, SMP
+from .registry import WriteOpts
 from .request import Req, Resp, json_resp
 
 Obj = dict[str, Any]
@@ -167,11 +168,89 @@ async def binding(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str) -> R
 
 
 async def eviction(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str) -> Resp:
-    """POST pods/x/eviction: a delete (PodDisruptionBudgets are not checked yet)."""
+    """POST pods/x/eviction: a delete that a PodDisruptionBudget may refuse (429)."""
     body = decode.decode_object(req.body, req.header("Content-Type"), "policy", "v1", "Eviction")
     o = DeleteOpts.from_body(body.get("deleteOptions") if isinstance(body.get("deleteOptions"), dict) else None, {})
-    await delete(ctx.registry, rt, ns, name, o, write_opts(req))
+    opts = write_opts(req)
+    pod = await ctx.registry.get(rt, ns, name)
+    if not _pdb_ignorable(pod):
+        await _check_and_decrement_pdb(ctx, pod, ns, name, opts)
+    await delete(ctx.registry, rt, ns, name, o, opts)
     return json_resp({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+
+
+def _pdb_ignorable(pod: Obj) -> bool:
+    """Terminal, pending or already deleting pods are evicted without consulting budgets."""
+    return bool(pod["metadata"].get("deletionTimestamp")) or \
+        (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Pending")
+
+
+def _pod_ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
+
+
+async def _check_and_decrement_pdb(ctx: Ctx, pod: Obj, ns: str, name: str, opts: Any) -> None:
+    """Upstream's checkAndDecrement: at most one PDB may match; its disruptionsAllowed pays."""
+    from tugboat.api.selectors import label_selector_from_dict
+
+    pdb_rt = ctx.scheme.get("policy", "v1", "poddisruptionbudgets")
+    if pdb_rt is None:
+        return
+    labels = pod["metadata"].get("labels") or {}
+    matching = []
+    for kv in (await ctx.backend.list(pdb_rt.namespace_prefix(ns))).items:
+        pdb = codec.decode(kv.value, kv.mod_revision)
+        sel = label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
+        if not sel.empty and sel.matches(labels):
+            matching.append(pdb)
+    if not matching:
+        return
+    if len(matching) > 1:
+        raise errors.internal("This pod has more than one PodDisruptionBudget, which the eviction subresource "
+                              "does not support.")
+    pdb_name = matching[0]["metadata"]["name"]
+    status = matching[0].get("status") or {}
+    policy = (matching[0].get("spec") or {}).get("unhealthyPodEvictionPolicy") or "IfHealthyBudget"
+    if not _pod_ready(pod) and (policy == "AlwaysAllow" or (
+            status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0) > 0)):
+        return  # an unhealthy pod does not count against a budget that is being met
+
+    def refuse(message: str) -> ApiError:
+        return ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                        {"causes": [{"reason": "DisruptionBudget", "message": message}]})
+
+    async def fn(old: Obj | None) -> Obj | None:
+        if old is None:
+            raise ctx.registry.not_found(pdb_rt, pdb_name)
+        st = old.get("status") or {}
+        if st.get("observedGeneration", 0) < old["metadata"].get("generation", 0):
+            raise refuse(f"The disruption budget {pdb_name} is still being processed by the server.")
+        allowed = st.get("disruptionsAllowed", 0)
+        if allowed < 0:
+            raise errors.forbidden_error(f'poddisruptionbudgets.policy "{pdb_name}" is forbidden: '
+                                         "pdb disruptions allowed is negative")
+        if len(st.get("disruptedPods") or {}) > 2000:
+            raise errors.forbidden_error(f'poddisruptionbudgets.policy "{pdb_name}" is forbidden: DisruptedPods '
+                                         "map too big - too many evictions not confirmed by PDB controller")
+        if allowed == 0:
+            raise refuse(f"The disruption budget {pdb_name} needs {st.get('desiredHealthy', 0)} healthy pods "
+                         f"and has {st.get('currentHealthy', 0)} currently")
+        new = codec.copy(old)
+        nst = new.setdefault("status", {})
+        nst["disruptionsAllowed"] = allowed - 1
+        if allowed - 1 == 0:
+            for c in nst.get("conditions") or []:
+                if c.get("type") == "DisruptionAllowed":
+                    c.update(status="False", reason="InsufficientPods", message="",
+                             lastTransitionTime=ctx.clock.rfc3339())
+        nst.setdefault("disruptedPods", {})[name] = ctx.clock.rfc3339()
+        return new
+
+    if not opts.dry_run:
+        await ctx.registry.guaranteed_update(pdb_rt, ns, pdb_name, fn, WriteOpts())
+    else:
+        await fn(matching[0])
 
 
 def node_facing(rt: ResourceType, sub: str, name: str) -> ApiError:

@@ -48,6 +48,7 @@ class EventRecorder:
         # dedupe key -> (namespace, event name, count)
         self._seen: OrderedDict[tuple[Any, ...], tuple[str, str, int]] = OrderedDict()
         self._pending: set[asyncio.Task[Any]] = set()
+        self._last_ns = 0
 
     def emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str, field_path: str = "") -> None:
         """Record in the background (for sync callers such as event handlers)."""
@@ -87,7 +88,9 @@ class EventRecorder:
     async def _create(self, key: tuple[Any, ...], ref: dict[str, Any], type_: str, reason: str, message: str,
                       now: str) -> dict[str, Any]:
         ns = ref.get("namespace") or "default"
-        name = f"{ref.get('name', 'event')}.{int(self.clock.time() * 1e9):x}"
+        # unique per recorder even when the clock stands still (a FakeClock in tests)
+        self._last_ns = max(int(self.clock.time() * 1e9), self._last_ns + 1)
+        name = f"{ref.get('name', 'event')}.{self._last_ns:x}"
         body = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": ns},

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tugboat.api.scheme import ResourceType, Scheme, default_scheme
-from tugboat.client import Client, Controller, EventRecorder, InformerFactory, Lister, meta_namespace_key
+from tugboat.client import Client, Controller, EventRecorder, InformerFactory, Lister, WorkQueue, meta_namespace_key
 from tugboat.client.clock import RealClock
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,9 @@ class ControllerContext:
     informers: InformerFactory
     clock: Any = field(default_factory=RealClock)
     scheme: Scheme = field(default_factory=default_scheme)
+    # Per-controller options by controller name (e.g. {"node-lifecycle-controller":
+    # {"node_monitor_grace_period": 10}}); a controller reads what it knows.
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
     _recorders: dict[str, EventRecorder] = field(default_factory=dict)
 
     def rt(self, group: str, version: str, plural: str) -> ResourceType:
@@ -59,7 +62,10 @@ class BaseController:
     def __init__(self, ctx: ControllerContext):
         self.ctx = ctx
         self.client = ctx.client
-        self.loop = Controller(self.name, self.reconcile, workers=self.workers)
+        # The queue's delays (add_after, back-off) run on the injected clock, so tests with a
+        # FakeClock control them too.
+        self.loop = Controller(self.name, self.reconcile, workers=self.workers,
+                               queue=WorkQueue(self.name, clock=ctx.clock))
 
     def setup(self) -> None:
         """Create informers through ctx.informers and add handlers that call `self.enqueue`."""

@@ -117,6 +117,16 @@ class DeploymentStrategy(Strategy):
             return True
         return super().spec_changed(new, old)
 
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        # Upstream's deploymentStatusStrategy keeps only spec and labels from the stored object:
+        # the deployment controller records deployment.kubernetes.io/revision through /status.
+        annotations = as_dict(new.get("metadata")).get("annotations")
+        super().prepare_for_status_update(new, old)
+        if annotations:
+            new["metadata"]["annotations"] = annotations
+        else:
+            new["metadata"].pop("annotations", None)
+
     def validate_status_update(self, new: Obj, old: Obj) -> list[FieldError]:
         fields = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas")
         st = as_dict(new.get("status"))
