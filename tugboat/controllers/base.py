@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tugboat.api.scheme import ResourceType, Scheme, default_scheme
-from tugboat.client import Client, Controller, EventRecorder, InformerFactory, Lister, WorkQueue, meta_namespace_key
+from tugboat.client import (
+    Client,
+    Controller,
+    EventRecorder,
+    InformerFactory,
+    Lister,
+    WorkQueue,
+    meta_namespace_key,
+)
 from tugboat.client.clock import RealClock
 
 log = logging.getLogger(__name__)
