@@ -86,9 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token-auth-file", default="", help="static bearer tokens: CSV token,user,uid,\"groups\"")
     k = sub.add_parser("kubeconfig", help="print the admin kubeconfig")
     k.add_argument("--data-dir", default=_default_data_dir())
+    from tugboat.cli.agent import add_agent_parser
+    from tugboat.cli.components import add_parser as add_components_parser
     from tugboat.cli.image import add_image_parser
 
     add_image_parser(sub)
+    add_agent_parser(sub)
+    add_components_parser(sub)
     return p
 
 
@@ -109,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         pass
+    if args.cmd == "agent":
+        from tugboat.cli.agent import run_agent
+
+        return asyncio.run(run_agent(args))
+    if args.cmd == "components":
+        from tugboat.cli.components import run_components
+
+        return asyncio.run(run_components(args))
     return asyncio.run(run_server(args))
 
 

@@ -146,10 +146,11 @@ class ControllerManager:
 
 
 async def run_controller_manager(kubeconfig_path: str | os.PathLike[str], *, controllers: list[str] | None = None,
-                                 leader_elect: bool = True, **manager_opts: Any) -> None:
-    """`tug controller-manager`: run until cancelled."""
+                                 leader_elect: bool = True, options: dict[str, dict[str, Any]] | None = None,
+                                 **manager_opts: Any) -> None:
+    """`tug controller-manager`: run until cancelled. `options` go to ControllerContext.options."""
     client = Client(load_kubeconfig(kubeconfig_path), component="kube-controller-manager")
-    ctx = ControllerContext(client, InformerFactory(client))
+    ctx = ControllerContext(client, InformerFactory(client), options=options or {})
     mgr = ControllerManager(ctx, controllers, leader_elect=leader_elect, **manager_opts)
     try:
         await mgr.run()

@@ -10,8 +10,9 @@ running containers instead of restarting them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass
@@ -138,3 +139,20 @@ class Runtime(Protocol):
         """Make the image present; returns its image id (config digest)."""
 
     async def image_present(self, image: str) -> str | None: ...
+
+
+# ---- optional capabilities (the agent checks for them with isinstance; a runtime may skip them) ----
+
+
+@runtime_checkable
+class SupportsRuntimeConfig(Protocol):
+    def update_runtime_config(self, pod_cidr: str) -> None:
+        """CRI UpdateRuntimeConfig: the node's podCIDR, once the IPAM controller set it (sandbox IPs
+        come from it). Called again if it changes; never with an empty string."""
+
+
+@runtime_checkable
+class SupportsEvents(Protocol):
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(pod_uid)` when a container of that pod changes state on its own (it exited).
+        Without it the agent relists every second (upstream's PLEG) to notice exits."""

@@ -1,0 +1,170 @@
+"""`tug agent`: run the node agent for this host, or N simulated (hollow) nodes in one process.
+
+    tug agent --kubeconfig FILE [--node-name NAME] [--data-dir DIR] [--registry-config FILE]
+    tug agent --simulate N --kubeconfig FILE [--node-prefix P] [--capacity cpu=8,memory=32Gi,…]
+              [--labels k=v,…]
+
+Simulated nodes share one client and one pod + one node informer (AgentSources), renew their
+leases spread over the 10 s interval, and use the simulated runtime: thousands fit in one
+process. The real node imports the runc runtime, image store and CNI networking lazily, so the
+simulated mode works on machines without runc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+log = logging.getLogger("tug.agent")
+
+
+def _default_data_dir() -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/tugboat/agent"
+    return os.path.join(os.path.expanduser("~"), ".local/share/tugboat/agent")
+
+
+def parse_kv(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        k, sep, v = part.partition("=")
+        if not sep or not k:
+            raise argparse.ArgumentTypeError(f"expected key=value, got {part!r}")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def parse_taints(text: str) -> list[dict[str, str]]:
+    """`key=value:Effect,key2:Effect` as kubelet's --register-with-taints."""
+    out = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        kv, _, effect = part.rpartition(":")
+        k, _, v = kv.partition("=")
+        taint = {"key": k, "effect": effect}
+        if v:
+            taint["value"] = v
+        out.append(taint)
+    return out
+
+
+def add_agent_parser(sub: Any) -> argparse.ArgumentParser:
+    a: argparse.ArgumentParser = sub.add_parser("agent", help="run the node agent (or simulated nodes)")
+    a.add_argument("--kubeconfig", required=True)
+    a.add_argument("--node-name", default="")
+    a.add_argument("--data-dir", default=_default_data_dir())
+    a.add_argument("--registry-config", default="", help="registries.yaml (k3s format)")
+    a.add_argument("--pod-cidr", default="", help="use this pod CIDR instead of waiting for the Node's podCIDR")
+    a.add_argument("--cluster-dns", default="", help="comma-separated DNS server IPs for ClusterFirst pods")
+    a.add_argument("--cluster-domain", default="cluster.local")
+    a.add_argument("--simulate", type=int, default=0, metavar="N", help="run N simulated nodes")
+    a.add_argument("--node-prefix", default="tug-sim-")
+    a.add_argument("--capacity", type=parse_kv, default={}, help="cpu=8,memory=32Gi,pods=110,nvidia.com/gpu=1")
+    a.add_argument("--labels", type=parse_kv, default={})
+    a.add_argument("--taints", type=parse_taints, default=[], help="key=value:NoSchedule,…")
+    a.add_argument("--qps", type=float, default=0.0, help="client QPS (default: 50, or N for simulated)")
+    a.add_argument("--log-level", default="info")
+    return a
+
+
+def _sim_fallback_cidr(i: int) -> str:
+    """A private /24 per simulated node for when no IPAM controller sets podCIDRs."""
+    base = int(ipaddress.ip_address("10.128.0.0"))
+    return str(ipaddress.ip_network((base + (i % 32768) * 256, 24)))
+
+
+def _sim_node_ip(i: int) -> str:
+    return str(ipaddress.ip_address(int(ipaddress.ip_address("100.64.0.0")) + 1 + i))
+
+
+async def run_simulated(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    from tugboat.client import Client, load_kubeconfig
+    from tugboat.client.clock import RealClock
+    from tugboat.node.agent import NodeAgent
+    from tugboat.node.runtime.simulated import SimulatedRuntime
+    from tugboat.node.sources import AgentSources
+
+    n = args.simulate
+    qps = args.qps or max(50.0, float(n))
+    client = Client(load_kubeconfig(args.kubeconfig), component="tug-agent-sim", qps=qps, burst=int(qps * 2))
+    clock = RealClock()
+    sources = AgentSources(client)
+    sources.start()
+    await sources.wait_for_sync()
+    capacity = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi", **args.capacity}
+    agents = []
+    for i in range(n):
+        name = f"{args.node_prefix}{i}"
+        rt = SimulatedRuntime(clock, fallback_cidr=_sim_fallback_cidr(i), node_name=name)
+        agents.append(NodeAgent(client, rt, node_name=name, data_dir=os.path.join(args.data_dir, name), clock=clock,
+                                capacity=dict(capacity), labels=dict(args.labels), taints=list(args.taints),
+                                cluster_dns=[s for s in args.cluster_dns.split(",") if s],
+                                cluster_domain=args.cluster_domain, sources=sources, host_ip=_sim_node_ip(i),
+                                lease_jitter=True, resync_interval=600.0, status_interval=10.0))
+    sem = asyncio.Semaphore(64)
+
+    async def start(a: NodeAgent) -> None:
+        async with sem:
+            await a.start()
+    await asyncio.gather(*(start(a) for a in agents))
+    print(f"tug agent: {n} simulated nodes registered ({args.node_prefix}0 … {args.node_prefix}{n - 1})", flush=True)
+    await stop.wait()
+    await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
+    await sources.stop()
+    await client.close()
+    return 0
+
+
+async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    from tugboat.client import Client, load_kubeconfig
+    from tugboat.node.agent import NodeAgent
+    from tugboat.node.images.service import LocalImageService
+    from tugboat.node.network.pod_network import PodNetwork
+    from tugboat.node.runtime.runc import RuncRuntime
+
+    name = args.node_name or socket.gethostname().lower()
+    data = args.data_dir
+    os.makedirs(data, exist_ok=True, mode=0o700)
+    client = Client(load_kubeconfig(args.kubeconfig), component="tug-agent", qps=args.qps or 50.0,
+                    burst=int((args.qps or 50.0) * 2))
+    images = LocalImageService(os.path.join(data, "images"), args.registry_config or None)
+    cni_dir = os.path.join(data, "cni")
+    network = PodNetwork(args.pod_cidr, conf_dir=cni_dir) if args.pod_cidr else None
+    runtime = RuncRuntime(images, root_dir=os.path.join(data, "runtime"), network=network)
+    await runtime.start()
+
+    def on_pod_cidr(cidr: str) -> None:
+        if runtime.network is None or (not args.pod_cidr and runtime.network.pod_cidr != cidr):
+            runtime.network = PodNetwork(cidr, conf_dir=cni_dir)
+
+    agent = NodeAgent(client, runtime, node_name=name, data_dir=data, images=images,
+                      cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain,
+                      taints=list(args.taints), labels=dict(args.labels), capacity=args.capacity or None,
+                      on_pod_cidr=None if args.pod_cidr else on_pod_cidr)
+    await agent.start()
+    print(f"tug agent: node {name} registered (runtime {await runtime.version()})", flush=True)
+    await stop.wait()
+    await agent.stop()
+    await client.close()
+    return 0
+
+
+async def run_agent(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if args.simulate > 0:
+        return await run_simulated(args, stop)
+    return await run_real(args, stop)

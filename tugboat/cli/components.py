@@ -1,0 +1,72 @@
+"""`tug components`: the control loops of a `tug server`, in their own process.
+
+`tug server` runs the API server in its process and starts this one beside it, so the API
+server and the controllers use both cores. Each component connects with its own client
+certificate (its own identity for RBAC later) through the kubeconfigs `tug server` writes in
+the data dir. The scheduler and the node agent join here as they land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("tug.components")
+
+# component name → (kubeconfig file stem, certificate CN, certificate O)
+IDENTITIES = {
+    "controller-manager": ("controller-manager", "system:kube-controller-manager", None),
+    "scheduler": ("scheduler", "system:kube-scheduler", None),
+}
+
+
+def add_parser(sub: Any) -> None:
+    c = sub.add_parser("components", help="run the controller manager and scheduler (started by tug server)")
+    c.add_argument("--data-dir", required=True)
+    c.add_argument("--disable", default="", help="comma-separated components to skip")
+    c.add_argument("--controllers", default="*", help="controllers to run, upstream syntax: *,-name")
+    c.add_argument("--node-monitor-grace-period", type=float, default=50.0)
+    c.add_argument("--log-level", default="info")
+
+
+def controller_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    return {"node-lifecycle-controller": {"node_monitor_grace_period": args.node_monitor_grace_period}}
+
+
+async def run_components(args: argparse.Namespace) -> int:
+    data = Path(args.data_dir)
+    disabled = {d.strip() for d in args.disable.split(",") if d.strip()}
+    tasks: list[asyncio.Task[Any]] = []
+    if "controller-manager" not in disabled:
+        from tugboat.controllers.manager import run_controller_manager
+
+        tasks.append(asyncio.create_task(run_controller_manager(
+            data / "controller-manager.kubeconfig", controllers=args.controllers.split(","),
+            leader_elect=True, options=controller_options(args)), name="controller-manager"))
+    if "scheduler" not in disabled:
+        try:
+            from tugboat.scheduler.run import run_scheduler
+        except ImportError:  # pragma: no cover - during development of the scheduler
+            log.warning("scheduler not available")
+        else:
+            tasks.append(asyncio.create_task(run_scheduler(data / "scheduler.kubeconfig", leader_elect=True),
+                                             name="scheduler"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    rc = 0
+    for t in done:
+        if t is not waiter and t.exception() is not None:
+            log.error("component %s failed", t.get_name(), exc_info=t.exception())
+            rc = 1
+    for t in [waiter, *tasks]:
+        t.cancel()
+    await asyncio.gather(waiter, *tasks, return_exceptions=True)
+    return rc
