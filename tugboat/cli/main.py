@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("tug")
 
@@ -40,15 +41,36 @@ async def run_server(args: argparse.Namespace) -> int:
     host = args.bind_address
     advertise = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     config = Config(external_address=f"{advertise}:{args.port}")
+    disabled = {d.strip() for d in args.disable.split(",") if d.strip()}
     tokens = {}
     if args.token_auth_file:
         from tugboat.apiserver.auth import load_token_file
 
         tokens = load_token_file(args.token_auth_file)
     srv = ApiServer(backend, config=config, tokens=tokens)
+    srv.default_tolerations.seconds_not_ready = args.default_toleration_seconds
+    srv.default_tolerations.seconds_unreachable = args.default_toleration_seconds
+    if "controller-manager" not in disabled:
+        # The controller manager's garbage collector handles orphan/foreground deletion.
+        srv.ctx.config.gc_finalizers = False
     await srv.start()
-    runner = await serve(srv, host, args.port, tls_context(pki.dir))
-    pki.write_kubeconfig(data / "kubeconfig.yaml", f"https://{advertise}:{args.port}")
+    try:
+        runner = await serve(srv, host, args.port, tls_context(pki.dir))
+    except OSError as e:
+        print(f"tug: cannot listen on {host}:{args.port}: {e.strerror} (is another server running? "
+              f"use --port)", file=sys.stderr, flush=True)
+        await srv.stop()
+        await backend.close()
+        return 1
+    server_url = f"https://{advertise}:{args.port}"
+    pki.write_kubeconfig(data / "kubeconfig.yaml", server_url)
+    components = None
+    if not {"controller-manager", "scheduler"} <= disabled:
+        from tugboat.cli.supervise import Supervisor
+
+        components = Supervisor("components", _components_argv(args, pki, data, server_url, disabled),
+                                log_path=data / "components.log")
+        components.start()
     print(f"tug: ready in {time.monotonic() - t0:.2f}s — https://{advertise}:{args.port} "
           f"(kubeconfig: {data / 'kubeconfig.yaml'})", flush=True)
     stop = asyncio.Event()
@@ -57,12 +79,27 @@ async def run_server(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tug: shutting down", flush=True)
+    if components is not None:
+        await components.stop()
     await srv.stop()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runner.cleanup(), 5)
     await backend.close()
     print("tug: stopped", flush=True)
     return 0
+
+
+def _components_argv(args: argparse.Namespace, pki: Any, data: Path, server_url: str, disabled: set[str]) -> list[str]:
+    """Write each component's kubeconfig (its own client certificate) and build the command
+    line of the `tug components` process."""
+    from tugboat.cli.components import IDENTITIES
+
+    for stem, cn, org in IDENTITIES.values():
+        pki.client_cert(stem, cn, org)
+        pki.write_kubeconfig(data / f"{stem}.kubeconfig", server_url, stem)
+    return [sys.executable, "-m", "tugboat.cli.main", "components", "--data-dir", str(data),
+            "--disable", ",".join(sorted(disabled)), "--controllers", args.controllers,
+            "--node-monitor-grace-period", str(args.node_monitor_grace_period), "--log-level", args.log_level]
 
 
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
@@ -84,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--datastore", default="", help="sqlite:///path, etcd://host:port, memory://")
     s.add_argument("--log-level", default="info")
     s.add_argument("--token-auth-file", default="", help="static bearer tokens: CSV token,user,uid,\"groups\"")
+    s.add_argument("--disable", default="", help="components to leave out: controller-manager,scheduler")
+    s.add_argument("--controllers", default="*", help="controllers to run (upstream syntax: *,-name)")
+    s.add_argument("--node-monitor-grace-period", type=float, default=50.0,
+                   help="seconds without a node heartbeat before the node is NotReady (upstream 50)")
+    s.add_argument("--default-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds added to pods for not-ready/unreachable nodes (upstream 300)")
     k = sub.add_parser("kubeconfig", help="print the admin kubeconfig")
     k.add_argument("--data-dir", default=_default_data_dir())
     from tugboat.cli.agent import add_agent_parser

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
+from tugboat.client.errors import ApiStatusError
 from tugboat.client.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ class Controller:
                               self.queue.num_requeues(key), e)
                     self.queue.forget(key)
                 else:
-                    log.info("%s: reconcile %r failed (will retry): %s", self.name, key, e, exc_info=True)
+                    # API errors (conflicts above all) are routine; tracebacks only for bugs.
+                    log.info("%s: reconcile %r failed (will retry): %s", self.name, key, e,
+                             exc_info=not isinstance(e, ApiStatusError))
                     self.queue.add_rate_limited(key)
             else:
                 self.queue.forget(key)
