@@ -24,6 +24,7 @@ from tugboat.util.clock import Clock
 
 from . import dispatch, nonresource
 from .admission import SYSTEM_NAMESPACES, NamespaceLifecycle
+from .admission_priority import PriorityAdmission, system_priority_classes
 from .admission_tolerations import DefaultTolerationSeconds
 from .allocators import Allocators
 from .auth import AllowAuthenticated, Authorizer, user_from_bearer, user_from_peercert
@@ -60,8 +61,8 @@ class ApiServer:
         self.gc = GcFinalizers(self.ctx)
         self.ctx.extras.update(crds=self.crds, nsfinalizer=self.nsfinalizer, allocators=self.allocators, ready=False)
         self.default_tolerations = DefaultTolerationSeconds()  # 300 s; set its seconds_* for fast failover
-        registry.admit_hooks += [NamespaceLifecycle(registry), self.default_tolerations, self.crds.admit,
-                                 self.allocators.admit]
+        registry.admit_hooks += [NamespaceLifecycle(registry), self.default_tolerations, PriorityAdmission(registry),
+                                 self.crds.admit, self.allocators.admit]
         registry.commit_hooks += [self.allocators.committed, self.crds.committed, self._gc_committed]
         self._compactor: Any = None
 
@@ -104,6 +105,12 @@ class ApiServer:
                 if await reg.get_kv(ns_rt, "", name) is None:
                     await reg.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": name}}, WriteOpts())
+        pc_rt = self.scheme.get("scheduling.k8s.io", "v1", "priorityclasses")
+        assert pc_rt is not None
+        for pc in system_priority_classes():
+            if await reg.get_kv(pc_rt, "", pc["metadata"]["name"]) is None:
+                with contextlib.suppress(ApiError):
+                    await reg.create(pc_rt, "", pc, WriteOpts())
         host, _, port = self.ctx.config.external_address.rpartition(":")
         svc_rt = self.scheme.get("", "v1", "services")
         ep_rt = self.scheme.get("", "v1", "endpoints")
