@@ -160,7 +160,8 @@ async def binding(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str) -> R
         conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now})
         status["conditions"] = conds
-        reg._managed(rt, old, new, opts)
+        # Like upstream's setPodHostAndAnnotations: a direct storage update, no managedFields
+        # entry for the binding (it is the hottest write of a scheduling cycle).
         return new
 
     await reg.guaranteed_update(rt, ns, name, fn, opts)
