@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from tests.support.apiserver import running_apiserver
+from tests.support.wait import settled as wait_for
 from tugboat.api.kinds.batch_cron import parse_schedule
 from tugboat.api.scheme import default_scheme
 from tugboat.client import Client, InformerFactory
@@ -48,17 +49,6 @@ async def controller() -> AsyncIterator[tuple[Client, FakeClock]]:
     clock = FakeClock(start=time.time())
     async with running_apiserver() as (_srv, client), started(client, clock):
         yield client, clock
-
-
-async def wait_for(fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        res = await fn()
-        if res is not None and res is not False:
-            return res
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met in time: {res!r}")
-        await asyncio.sleep(0.02)
 
 
 def cronjob(name: str = "hello", schedule: str = "* * * * *", **spec: Any) -> dict[str, Any]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.support.apiserver import running_apiserver
-from tugboat.api.scheme import ResourceType, default_scheme
+from tests.support.wait import eventually
+from tests.support.wait import rt as _rt
+from tugboat.api.scheme import default_scheme
 from tugboat.client import ApiStatusError, Client, InformerFactory
 from tugboat.controllers.base import ControllerContext
 from tugboat.controllers.disruption import DisruptionController
@@ -18,27 +20,10 @@ from tugboat.controllers.disruption import DisruptionController
 S = default_scheme()
 
 
-def _rt(group: str, version: str, plural: str) -> ResourceType:
-    rt = S.get(group, version, plural)
-    assert rt is not None
-    return rt
-
-
 PODS = _rt("", "v1", "pods")
 PDBS = _rt("policy", "v1", "poddisruptionbudgets")
 RSS = _rt("apps", "v1", "replicasets")
 DEPLOYS = _rt("apps", "v1", "deployments")
-
-
-async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await fn()
-        if last:
-            return last
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"condition not reached (last: {last!r})")
 
 
 @contextlib.asynccontextmanager

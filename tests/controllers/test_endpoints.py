@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from tests.support.apiserver import running_apiserver
-from tugboat.api.scheme import ResourceType, default_scheme
+from tests.support.wait import eventually
+from tests.support.wait import rt as _rt
+from tugboat.api.scheme import default_scheme
 from tugboat.client import ApiStatusError, Client, InformerFactory
 from tugboat.controllers.base import ControllerContext
 from tugboat.controllers.endpoints import EndpointsController
@@ -16,26 +18,9 @@ from tugboat.controllers.endpoints import EndpointsController
 S = default_scheme()
 
 
-def _rt(group: str, version: str, plural: str) -> ResourceType:
-    rt = S.get(group, version, plural)
-    assert rt is not None
-    return rt
-
-
 PODS = _rt("", "v1", "pods")
 SVCS = _rt("", "v1", "services")
 EPS = _rt("", "v1", "endpoints")
-
-
-async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await fn()
-        if last:
-            return last
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"condition not reached (last: {last!r})")
 
 
 @contextlib.asynccontextmanager

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from tests.support.apiserver import running_apiserver
+from tests.support.wait import settled as wait_for
 from tugboat.api.scheme import default_scheme
 from tugboat.client import Client, InformerFactory
 from tugboat.client.clock import FakeClock
@@ -47,17 +48,6 @@ async def controllers(*classes: type[BaseController]) -> AsyncIterator[tuple[Cli
     clock = FakeClock()
     async with running_apiserver() as (_srv, client), started(client, clock, *classes):
         yield client, clock
-
-
-async def wait_for(fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        res = await fn()
-        if res is not None and res is not False:
-            return res
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met in time: {res!r}")
-        await asyncio.sleep(0.02)
 
 
 def job(name: str = "pi", **spec: Any) -> dict[str, Any]:

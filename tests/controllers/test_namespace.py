@@ -4,22 +4,17 @@ built-in and custom objects go, conditions report what is left, then the namespa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.support.apiserver import running_apiserver
-from tugboat.api.scheme import ResourceType, default_scheme
+from tests.support.wait import eventually
+from tests.support.wait import rt as _rt
+from tugboat.api.scheme import default_scheme
 from tugboat.client import ApiStatusError, Client, InformerFactory
 from tugboat.controllers.base import ControllerContext
 from tugboat.controllers.namespace import NamespaceController
 
 S = default_scheme()
-
-
-def _rt(group: str, version: str, plural: str) -> ResourceType:
-    rt = S.get(group, version, plural)
-    assert rt is not None
-    return rt
 
 
 NSS = _rt("", "v1", "namespaces")
@@ -33,17 +28,6 @@ CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinitio
                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
                     "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
 WIDGETS = "/apis/example.com/v1/namespaces/doomed/widgets"
-
-
-async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await fn()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not reached (last: {last!r})")
 
 
 async def ns_or_none(client: Client) -> dict[str, Any] | None:

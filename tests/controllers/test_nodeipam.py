@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.support.apiserver import running_apiserver
-from tugboat.api.scheme import ResourceType, default_scheme
+from tests.support.wait import eventually
+from tests.support.wait import rt as _rt
+from tugboat.api.scheme import default_scheme
 from tugboat.client import Client, InformerFactory
 from tugboat.controllers.base import ControllerContext
 from tugboat.controllers.nodeipam import CidrSet, NodeIpamController
@@ -19,22 +20,7 @@ from tugboat.controllers.nodeipam import CidrSet, NodeIpamController
 S = default_scheme()
 
 
-def _rt(group: str, version: str, plural: str) -> ResourceType:
-    rt = S.get(group, version, plural)
-    assert rt is not None
-    return rt
-
-
 NODES = _rt("", "v1", "nodes")
-
-
-async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if v := await fn():
-            return v
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 @contextlib.asynccontextmanager

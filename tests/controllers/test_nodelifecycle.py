@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from tests.support.apiserver import running_apiserver
-from tugboat.api.scheme import ResourceType, default_scheme
+from tests.support.wait import eventually
+from tests.support.wait import rt as _rt
+from tugboat.api.scheme import default_scheme
 from tugboat.client import Client, InformerFactory
 from tugboat.client.clock import FakeClock, micro_time
 from tugboat.controllers.base import ControllerContext
@@ -25,27 +27,10 @@ from tugboat.util.clock import rfc3339
 S = default_scheme()
 
 
-def _rt(group: str, version: str, plural: str) -> ResourceType:
-    rt = S.get(group, version, plural)
-    assert rt is not None
-    return rt
-
-
 NODES = _rt("", "v1", "nodes")
 PODS = _rt("", "v1", "pods")
 LEASES = _rt("coordination.k8s.io", "v1", "leases")
 UNREACHABLE = "node.kubernetes.io/unreachable"
-
-
-async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        v = await fn()
-        if v:
-            return v
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.02)
 
 
 class Cluster:

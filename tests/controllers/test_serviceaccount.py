@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from tests.support.apiserver import running_apiserver
-from tugboat.api.scheme import ResourceType, default_scheme
+from tests.support.wait import eventually
+from tests.support.wait import rt as _rt
+from tugboat.api.scheme import default_scheme
 from tugboat.client import ApiStatusError, Client, InformerFactory
 from tugboat.controllers.base import ControllerContext
 from tugboat.controllers.serviceaccount import ServiceAccountController
@@ -16,23 +16,8 @@ from tugboat.controllers.serviceaccount import ServiceAccountController
 S = default_scheme()
 
 
-def _rt(group: str, version: str, plural: str) -> ResourceType:
-    rt = S.get(group, version, plural)
-    assert rt is not None
-    return rt
-
-
 SAS = _rt("", "v1", "serviceaccounts")
 NSS = _rt("", "v1", "namespaces")
-
-
-async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if v := await fn():
-            return v
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def sa_uid(client: Client, ns: str) -> str | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from tests.support.apiserver import running_apiserver
+from tests.support.wait import settled as wait_for
 from tugboat.api.scheme import default_scheme
 from tugboat.client import Client, InformerFactory
 from tugboat.client.clock import RealClock
@@ -39,17 +40,6 @@ async def controller() -> AsyncIterator[tuple[Client, StatefulSetController]]:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await ctx.informers.stop()
-
-
-async def wait_for(fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        res = await fn()
-        if res:
-            return res
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def pod_names(client: Client) -> list[str]:
