@@ -197,6 +197,10 @@ def _builtin() -> list[ResourceType]:
         # authentication.k8s.io/v1: create-only reviews (whoami)
         R("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", False,
           verbs=("create",)),
+        # metrics.k8s.io/v1beta1 (`kubectl top`): computed from the node agents' stats by
+        # apiserver/metrics.py, never stored
+        R("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", False, verbs=("get", "list")),
+        R("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", "", True, verbs=("get", "list")),
     ]
     return types
 
@@ -206,7 +210,7 @@ GROUP_ORDER = [
     "", "apiregistration.k8s.io", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
     "autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io", "policy", "rbac.authorization.k8s.io",
     "storage.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io",
-    "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io", "flowcontrol.apiserver.k8s.io",
+    "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io", "flowcontrol.apiserver.k8s.io", "metrics.k8s.io",
 ]
 
 # Version preference within a group (first = preferred).

@@ -6,9 +6,10 @@ from tugboat.api import errors
 from tugboat.api.errors import ApiError
 from tugboat.api.scheme import ResourceType
 
-from . import reviews, subresources
+from . import proxy, proxy_ws, reviews, subresources
 from .context import Ctx
 from .handlers import delete, patch, read, watch, write
+from .proxy_ws import UpgradeResp
 from .request import Req, Resp, StreamResp
 
 
@@ -21,7 +22,7 @@ def _method_not_allowed() -> ApiError:
     return errors.method_not_allowed("the server does not allow this method on the requested resource")
 
 
-async def handle(ctx: Ctx, req: Req) -> Resp | StreamResp:
+async def handle(ctx: Ctx, req: Req) -> Resp | StreamResp | UpgradeResp:
     info = req.info
     rt = ctx.scheme.get(info.group, info.version, info.resource)
     if rt is None:
@@ -34,6 +35,9 @@ async def handle(ctx: Ctx, req: Req) -> Resp | StreamResp:
         raise not_found_route()
     sub = info.subresource
     verb = info.verb
+    if rt.group == "metrics.k8s.io" and not sub:  # computed from node agents' stats, never stored
+        from .metrics import handle as metrics
+        return await metrics(ctx, req, rt, ns, name)
     if sub:
         return await _subresource(ctx, req, rt, ns, name, sub)
     if verb not in rt.verbs and not (verb == "watch" and "watch" in rt.verbs):
@@ -63,7 +67,7 @@ async def handle(ctx: Ctx, req: Req) -> Resp | StreamResp:
     raise _method_not_allowed()
 
 
-async def _subresource(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str, sub: str) -> Resp | StreamResp:
+async def _subresource(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str, sub: str) -> Resp | StreamResp | UpgradeResp:
     s = rt.subresource(sub)
     if s is None or not name:
         raise not_found_route()
@@ -87,6 +91,15 @@ async def _subresource(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str,
             raise _method_not_allowed()
         from .nsfinalizer import finalize
         return await finalize(ctx, req, rt, name)
+    if rt.kind == "Pod" and sub == "log":
+        if m not in ("GET", "HEAD"):
+            raise _method_not_allowed()
+        return await proxy.logs(ctx, req, rt, ns, name)
+    if rt.kind == "Pod" and sub == "portforward":  # any upgrade (WebSocket or SPDY), tunnelled as bytes
+        from .portforward import portforward
+        return await portforward(ctx, req, rt, ns, name)
+    if rt.kind == "Pod" and sub in ("exec", "attach", "portforward"):
+        return await proxy_ws.stream(ctx, req, rt, ns, name, sub)
     if sub in subresources.NODE_FACING:
         await ctx.registry.get(rt, ns, name)  # 404 for a missing object first
         raise subresources.node_facing(rt, sub, name)

@@ -33,6 +33,7 @@ from .crds import CrdManager
 from .decode import read_limited
 from .gcfinalizers import GcFinalizers
 from .nsfinalizer import NamespaceFinalizer
+from .proxy_ws import UpgradeResp
 from .registry import Registry, WriteOpts
 from .request import ANONYMOUS, Req, Resp, StreamResp, UserInfo, error_resp
 from .requestinfo import parse
@@ -158,7 +159,7 @@ class ApiServer:
             if not info.is_resource:
                 if not req.user.authenticated and (request.path.rstrip("/") or "/") not in nonresource.ANONYMOUS_PATHS:
                     raise errors.unauthorized()
-                resp: Resp | StreamResp = nonresource.handle(self.ctx, req)
+                resp: Resp | StreamResp | UpgradeResp = nonresource.handle(self.ctx, req)
             else:
                 self.authorizer.authorize(req)
                 if method in _BODY_METHODS:
@@ -173,6 +174,8 @@ class ApiServer:
             resp = error_resp(errors.internal(f"{type(e).__name__}: {e}"))
         if isinstance(resp, StreamResp):
             return await self._stream(request, resp)
+        if isinstance(resp, UpgradeResp):  # exec/attach/portforward: proxy_ws.py takes the connection
+            return await resp.serve(request)
         headers = dict(resp.headers)
         headers["Content-Type"] = resp.content_type
         if resp.status == 304:

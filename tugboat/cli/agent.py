@@ -66,6 +66,12 @@ def add_agent_parser(sub: Any) -> argparse.ArgumentParser:
     a.add_argument("--data-dir", default=_default_data_dir())
     a.add_argument("--registry-config", default="", help="registries.yaml (k3s format)")
     a.add_argument("--pod-cidr", default="", help="use this pod CIDR instead of waiting for the Node's podCIDR")
+    a.add_argument("--bridge", default="tug0", help="name of the pod bridge (at most 15 characters)")
+    a.add_argument("--runtime-state-dir", default="/run/tugboat/runc",
+                   help="runc's state (tmpfs): one per agent on a host")
+    a.add_argument("--cgroup-root", default="tugboat", help="cgroup under which pod cgroups are created")
+    a.add_argument("--sync-frequency", type=float, default=60.0,
+                   help="seconds between periodic syncs of each pod (refreshes ConfigMap/Secret volumes; upstream 60)")
     a.add_argument("--cluster-dns", default="", help="comma-separated DNS server IPs for ClusterFirst pods")
     a.add_argument("--cluster-domain", default="cluster.local")
     a.add_argument("--simulate", type=int, default=0, metavar="N", help="run N simulated nodes")
@@ -74,7 +80,11 @@ def add_agent_parser(sub: Any) -> argparse.ArgumentParser:
     a.add_argument("--labels", type=parse_kv, default={})
     a.add_argument("--taints", type=parse_taints, default=[], help="key=value:NoSchedule,…")
     a.add_argument("--qps", type=float, default=0.0, help="client QPS (default: 50, or N for simulated)")
+    a.add_argument("--node-lease-duration-seconds", type=int, default=40,
+                   help="the node Lease's duration; it is renewed every quarter of it (upstream 40)")
     a.add_argument("--log-level", default="info")
+    a.add_argument("--port", type=int, default=10250, help="the agent's HTTPS port (logs, exec, port-forward)")
+    a.add_argument("--address", default="0.0.0.0", help="address the agent's HTTPS server listens on")
     return a
 
 
@@ -111,7 +121,8 @@ async def run_simulated(args: argparse.Namespace, stop: asyncio.Event) -> int:
                                 capacity=dict(capacity), labels=dict(args.labels), taints=list(args.taints),
                                 cluster_dns=[s for s in args.cluster_dns.split(",") if s],
                                 cluster_domain=args.cluster_domain, sources=sources, host_ip=_sim_node_ip(i),
-                                lease_jitter=True, resync_interval=600.0, status_interval=10.0))
+                                lease_jitter=True, resync_interval=600.0, status_interval=10.0,
+                                lease_duration=args.node_lease_duration_seconds))
     sem = asyncio.Semaphore(64)
 
     async def start(a: NodeAgent) -> None:
@@ -140,18 +151,26 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
                     burst=int((args.qps or 50.0) * 2))
     images = LocalImageService(os.path.join(data, "images"), args.registry_config or None)
     cni_dir = os.path.join(data, "cni")
-    network = PodNetwork(args.pod_cidr, conf_dir=cni_dir) if args.pod_cidr else None
-    runtime = RuncRuntime(images, root_dir=os.path.join(data, "runtime"), network=network)
+    network = PodNetwork(args.pod_cidr, conf_dir=cni_dir, bridge=args.bridge) if args.pod_cidr else None
+    runtime = RuncRuntime(images, root_dir=os.path.join(data, "runtime"), network=network,
+                          state_dir=args.runtime_state_dir, cgroup_root=args.cgroup_root)
     await runtime.start()
 
     def on_pod_cidr(cidr: str) -> None:
         if runtime.network is None or (not args.pod_cidr and runtime.network.pod_cidr != cidr):
-            runtime.network = PodNetwork(cidr, conf_dir=cni_dir)
+            runtime.network = PodNetwork(cidr, conf_dir=cni_dir, bridge=args.bridge)
 
     agent = NodeAgent(client, runtime, node_name=name, data_dir=data, images=images,
                       cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain,
                       taints=list(args.taints), labels=dict(args.labels), capacity=args.capacity or None,
-                      on_pod_cidr=None if args.pod_cidr else on_pod_cidr)
+                      on_pod_cidr=None if args.pod_cidr else on_pod_cidr, resync_interval=args.sync_frequency,
+                      lease_duration=args.node_lease_duration_seconds)
+    from tugboat.node.server import AgentServer
+    from tugboat.node.server.auth import ssl_context_for_agent
+
+    # logs/exec/attach/port-forward/stats for the API server (client certificates only).
+    agent.add_service(AgentServer(agent, ssl_context=ssl_context_for_agent(client.config, data, name, [agent.host_ip]),
+                                  host=args.address, port=args.port))
     await agent.start()
     print(f"tug agent: node {name} registered (runtime {await runtime.version()})", flush=True)
     await stop.wait()

@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--disable", default="", help="comma-separated components to skip")
     c.add_argument("--controllers", default="*", help="controllers to run, upstream syntax: *,-name")
     c.add_argument("--node-monitor-grace-period", type=float, default=50.0)
+    c.add_argument("--kube-api-qps", type=float, default=200.0,
+                   help="the controller manager's client rate limit (shared by all controllers)")
+    c.add_argument("--kube-api-burst", type=int, default=400)
     c.add_argument("--log-level", default="info")
 
 
@@ -46,7 +49,8 @@ async def run_components(args: argparse.Namespace) -> int:
 
         tasks.append(asyncio.create_task(run_controller_manager(
             data / "controller-manager.kubeconfig", controllers=args.controllers.split(","),
-            leader_elect=True, options=controller_options(args)), name="controller-manager"))
+            leader_elect=True, options=controller_options(args), qps=args.kube_api_qps,
+            burst=args.kube_api_burst), name="controller-manager"))
     if "scheduler" not in disabled:
         try:
             from tugboat.scheduler.run import run_scheduler

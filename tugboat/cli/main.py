@@ -48,6 +48,9 @@ async def run_server(args: argparse.Namespace) -> int:
 
         tokens = load_token_file(args.token_auth_file)
     srv = ApiServer(backend, config=config, tokens=tokens)
+    from tugboat.apiserver.proxy import EXTRA_KEY, NodeProxy, kubelet_client_context
+
+    srv.ctx.extras[EXTRA_KEY] = NodeProxy(kubelet_client_context(pki))  # pods/log|exec|attach → agents
     srv.default_tolerations.seconds_not_ready = args.default_toleration_seconds
     srv.default_tolerations.seconds_unreachable = args.default_toleration_seconds
     if "controller-manager" not in disabled:
@@ -131,11 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--data-dir", default=_default_data_dir())
     from tugboat.cli.agent import add_agent_parser
     from tugboat.cli.components import add_parser as add_components_parser
+    from tugboat.cli.dns import add_dns_parser
     from tugboat.cli.image import add_image_parser
+    from tugboat.cli.proxy import add_proxy_parser
 
     add_image_parser(sub)
     add_agent_parser(sub)
     add_components_parser(sub)
+    add_dns_parser(sub)
+    add_proxy_parser(sub)
     return p
 
 
@@ -153,13 +160,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        uvloop.install()
+        # not for a real node agent: uvloop spawns with fork(), ~7 ms of agent CPU per runc/CNI
+        # call in a 60 MB process; asyncio's own loop uses vfork (~1 ms)
+        if not (args.cmd == "agent" and not args.simulate):
+            uvloop.install()
     except ImportError:
         pass
     if args.cmd == "agent":
         from tugboat.cli.agent import run_agent
 
         return asyncio.run(run_agent(args))
+    if args.cmd == "proxy":
+        from tugboat.cli.proxy import run_proxy
+
+        return asyncio.run(run_proxy(args))
+    if args.cmd == "dns":
+        from tugboat.cli.dns import run_dns
+
+        return asyncio.run(run_dns(args))
     if args.cmd == "components":
         from tugboat.cli.components import run_components
 

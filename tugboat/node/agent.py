@@ -55,7 +55,7 @@ class NodeAgent:
                  host_ip: str | None = None, node_info: dict[str, Any] | None = None,
                  lease_jitter: bool = False, resync_interval: float = 60.0, status_interval: float = 10.0,
                  materialize_volumes: bool | None = None, recorder: EventRecorder | None = None,
-                 on_pod_cidr: Callable[[str], None] | None = None):
+                 on_pod_cidr: Callable[[str], None] | None = None, lease_duration: int = 40):
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -86,7 +86,9 @@ class NodeAgent:
         self.node_status = NodeStatusManager(client, node_name, self.clock, capacity=cap,
                                              allocatable=self.allocatable, labels=node_labels,
                                              taints=list(taints or []), addresses=addresses, node_info=info)
-        self.lease = LeaseRenewer(client, node_name, self.clock, jitter=lease_jitter)
+        # upstream's kubelet renews every nodeLeaseDurationSeconds × 0.25 (40 s → 10 s)
+        self.lease = LeaseRenewer(client, node_name, self.clock, interval=lease_duration * 0.25,
+                                  duration=lease_duration, jitter=lease_jitter)
         # events carry wall-clock times: their names derive from the time, which a FakeClock would repeat
         self.recorder = recorder or EventRecorder(client, "kubelet", node_name)
         self.backoff = Backoff(self.clock)
@@ -104,11 +106,19 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
         self._pleg_seen: dict[str, str] = {}
+        self.services: list[Any] = []  # objects with async start()/stop(), e.g. node.server.AgentServer
+
+    def add_service(self, service: Any) -> None:
+        """Run `service` with the agent: started before the Node registers (so the agent server's
+        port is advertised), stopped at shutdown."""
+        self.services.append(service)
 
     # ---- lifecycle ----
     async def start(self) -> None:
         info = self.node_status.node_info
         info["containerRuntimeVersion"] = await self.runtime.version()
+        for svc in self.services:
+            await svc.start()
         node = await self.node_status.register()
         self.lease.node_uid = self.node_status.node_uid
         self.node_changed(node)
@@ -148,6 +158,8 @@ class NodeAgent:
             self.probes.remove_pod(uid)
         if self._own_sources:
             await self.sources.stop()
+        for svc in self.services:
+            await svc.stop()
         await self.recorder.flush()
 
     async def _adopt(self) -> None:
@@ -186,6 +198,10 @@ class NodeAgent:
             self.kick(uid)
 
     def node_changed(self, node: dict[str, Any]) -> None:
+        if _ready_status(node) not in (None, "True"):
+            # the node lifecycle controller marked us Unknown (a missed heartbeat): like kubelet,
+            # which diffs against the Node it fetched, post our status again at the next tick
+            self.node_status.mark_stale()
         cidr = (node.get("spec") or {}).get("podCIDR") or ""
         if cidr and cidr != self.pod_cidr:
             self.pod_cidr = cidr
@@ -298,6 +314,13 @@ class NodeAgent:
                 return
             raise
         rec.last_status = data
+
+
+def _ready_status(node: dict[str, Any]) -> str | None:
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return str(c.get("status"))
+    return None
 
 
 def _needs_sync(old: dict[str, Any], new: dict[str, Any]) -> bool:

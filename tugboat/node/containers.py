@@ -52,8 +52,7 @@ def sandbox_config(pod: dict[str, Any], attempt: int, cluster_dns: list[str], cl
     return SandboxConfig(pod_uid=md.get("uid", ""), name=md.get("name", ""), namespace=md.get("namespace", ""),
                          attempt=attempt, hostname=hostname[:63], host_network=bool(spec.get("hostNetwork")),
                          dns=dns_config(pod, cluster_dns, cluster_domain), port_mappings=ports,
-                         labels=keys.pod_labels(pod), annotations=dict(md.get("annotations") or {}),
-                         cgroup_parent=f"kubepods/pod{md.get('uid', '')}", pod=pod)
+                         labels=keys.pod_labels(pod), annotations=dict(md.get("annotations") or {}), pod=pod)
 
 
 def _milli(v: Any) -> int:

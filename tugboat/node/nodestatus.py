@@ -48,6 +48,7 @@ class NodeStatusManager:
         self.addresses = addresses
         self.node_info = node_info
         self.report_interval = report_interval
+        self.kubelet_port = 10250  # the agent server's port (node/server), set before register()
         self.node_uid = ""
         self._conditions: dict[str, dict[str, Any]] = {}
         self._last_fingerprint = b""
@@ -76,7 +77,7 @@ class NodeStatusManager:
 
     def status(self) -> dict[str, Any]:
         return {"capacity": self.capacity, "allocatable": self.allocatable, "conditions": self.conditions(),
-                "addresses": self.addresses, "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "addresses": self.addresses, "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
                 "nodeInfo": self.node_info}
 
     def _fingerprint(self) -> bytes:
@@ -111,6 +112,10 @@ class NodeStatusManager:
                 log.warning("node %s was deleted: registering it again", self.node_name)
                 return await self.register()
             raise
+
+    def mark_stale(self) -> None:
+        """The Node in the API differs from what we posted: post at the next sync."""
+        self._last_fingerprint = b""
 
     async def sync(self) -> bool:
         """Post status if it changed or the report interval passed; True when posted."""

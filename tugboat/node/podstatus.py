@@ -64,7 +64,9 @@ def container_status(v: PodView, spec: dict[str, Any], is_init: bool, init_pendi
                            "restartCount": latest.attempt if latest else 0, "started": False,
                            "state": {}, "lastState": {}}
     if latest is None:
-        reason, msg = override or (("PodInitializing", "") if init_pending and not is_init else ("ContainerCreating", ""))
+        # upstream: the default waiting reason is PodInitializing for every container (init ones
+        # too) of a pod that has init containers, ContainerCreating otherwise
+        reason, msg = override or (("PodInitializing", "") if init_pending else ("ContainerCreating", ""))
         out["state"] = {"waiting": {"reason": reason, **({"message": msg} if msg else {})}}
         return out
     out["imageID"] = latest.image_id
@@ -169,9 +171,9 @@ def build_status(v: PodView, terminal_phase: str = "") -> dict[str, Any]:
     old = pod.get("status") or {}
     init_specs = spec.get("initContainers") or []
     app_specs = spec.get("containers") or []
-    init = [container_status(v, c, True, False) for c in init_specs]
+    init = [container_status(v, c, True, True) for c in init_specs]
     pending_init, _failed, incomplete = _init_counts(init, init_specs)
-    app = [container_status(v, c, False, bool(incomplete)) for c in app_specs]
+    app = [container_status(v, c, False, bool(init_specs)) for c in app_specs]
     phase = terminal_phase or pod_phase(pod, init, app)
     unready = [s["name"] for s in app if not s["ready"]]
     unready += [s["name"] for s, c in zip(init, init_specs, strict=True) if is_sidecar(c) and not s["ready"]]

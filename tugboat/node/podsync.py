@@ -67,7 +67,11 @@ class PodSyncer:
 
     async def _containers(self, uid: str) -> tuple[dict[str, ContainerStatus], dict[str, ContainerStatus],
                                                     list[ContainerStatus]]:
-        mine = [c for c in await self.a.runtime.list_containers() if c.labels.get(keys.POD_UID) == uid]
+        # per sandbox of this pod: a runtime's status of one container costs I/O (runc: /proc
+        # reads), and listing every container of the node on each sync made syncs O(pods)
+        rt = self.a.runtime
+        sandboxes = [s.id for s in await rt.list_sandboxes() if s.pod_uid == uid]
+        mine = [c for sid in sandboxes for c in await rt.list_containers(sid) if c.labels.get(keys.POD_UID) == uid]
         mine.sort(key=_sort_key)
         latest: dict[str, ContainerStatus] = {}
         previous: dict[str, ContainerStatus] = {}
@@ -259,7 +263,8 @@ class PodSyncer:
         if not await self._pull(rec, c):
             return
         try:
-            cfg = await container_config(pod, c, attempt=attempt, kind=kind, get=self.a.get_object,
+            cfg = await container_config(_with_ips(pod, pod_ip, self.a.host_ip), c, attempt=attempt, kind=kind,
+                                         get=self.a.get_object,
                                          allocatable=self.a.allocatable, volumes=self.a.volumes,
                                          volume_paths=paths, log_dir=self.a.log_dir(pod))
         except (ConfigError, UnsafePath, OSError, ValueError) as e:
@@ -383,6 +388,20 @@ class PodSyncer:
             except ApiStatusError as e:
                 if not is_not_found(e) and e.code != 409:
                     raise
+
+
+def _with_ips(pod: dict[str, Any], pod_ip: str, host_ip: str) -> dict[str, Any]:
+    """The pod as the env/downward API of a new container sees it: status.podIP and hostIP come
+    from the sandbox and the node (as upstream's kubelet), not from the API object, whose status
+    this agent may not have written yet when the first container starts."""
+    status = dict(pod.get("status") or {})
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        pod_ip = host_ip
+    if pod_ip:
+        status["podIP"], status["podIPs"] = pod_ip, [{"ip": pod_ip}]
+    if host_ip:
+        status["hostIP"], status["hostIPs"] = host_ip, [{"ip": host_ip}]
+    return {**pod, "status": status}
 
 
 def status_bytes(status: dict[str, Any]) -> bytes:

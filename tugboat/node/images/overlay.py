@@ -48,4 +48,4 @@ def mountpoints() -> set[str]:
 
 
 def is_mounted(path: str) -> bool:
-    return os.path.realpath(path) in mountpoints()
+    return os.path.exists(path) and os.path.realpath(path) in mountpoints()

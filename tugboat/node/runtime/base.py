@@ -156,3 +156,31 @@ class SupportsEvents(Protocol):
     def subscribe(self, callback: Callable[[str], None]) -> None:
         """Call `callback(pod_uid)` when a container of that pod changes state on its own (it exited).
         Without it the agent relists every second (upstream's PLEG) to notice exits."""
+
+
+class ExecStream(Protocol):
+    """A running interactive command (`kubectl exec -i/-t`): stdin in, stdout/stderr out.
+
+    `read()` returns (1, data) for stdout, (2, data) for stderr, and (0, b"") once both are at
+    EOF; with a tty there is only stdout (the terminal). `close_stdin()` is stdin EOF (with a
+    tty: end-of-transmission to the terminal). `wait()` returns the exit code; `kill()` ends
+    the command (the client went away)."""
+
+    async def read(self) -> tuple[int, bytes]: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    def resize(self, width: int, height: int) -> None: ...
+
+    async def wait(self) -> int: ...
+
+    async def kill(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsExecStream(Protocol):
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool) -> ExecStream:
+        """Start `cmd` in the running container with streamed stdio (and a terminal if `tty`).
+        Raises RuntimeError with a message for the user when it cannot start."""

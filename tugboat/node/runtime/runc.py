@@ -24,7 +24,7 @@ from dataclasses import asdict
 from tugboat.node.images.base import ImageService
 from tugboat.node.network.pod_network import PodNetwork
 from tugboat.node.runtime import _cgroups, runc_sandbox, runc_version
-from tugboat.node.runtime.base import SandboxConfig, SandboxStatus
+from tugboat.node.runtime.base import ExecStream, SandboxConfig, SandboxStatus
 from tugboat.node.runtime.runc_cmd import Runc
 from tugboat.node.runtime.runc_containers import ContainerCreateError, ContainerOps, default_python
 from tugboat.node.runtime.runc_state import SandboxRecord, StateStore
@@ -79,6 +79,12 @@ class RuncRuntime(ContainerOps):
         await self.start()
         assert self.runc_version is not None
         return self.runc_version.version
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool) -> ExecStream:
+        """`runc exec` with streamed stdio or a terminal (runtime.exec_process)."""
+        from tugboat.node.runtime.exec_process import start_runc_exec
+
+        return await start_runc_exec(self, container_id, cmd, tty=tty, stdin=stdin)
 
     # ---- sandboxes ----
     async def run_sandbox(self, config: SandboxConfig) -> str:

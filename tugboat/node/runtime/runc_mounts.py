@@ -31,6 +31,8 @@ def unmount(target: str) -> bool:
 
 
 def is_mounted(target: str) -> bool:
+    if not os.path.exists(target):  # mountinfo grows with every pod: skip reading it when we can
+        return False
     target = os.path.realpath(target)
     try:
         with open("/proc/self/mountinfo") as f:

@@ -114,8 +114,9 @@ def remove_namespaces(*paths: str) -> None:
 
 def mount_shm(sandbox_dir: str, host_ipc: bool) -> str:
     shm = os.path.join(sandbox_dir, "shm")
+    fresh = not os.path.isdir(shm)
     os.makedirs(shm, exist_ok=True)
-    if not runc_mounts.is_mounted(shm):
+    if fresh or not runc_mounts.is_mounted(shm):
         if host_ipc:
             runc_mounts.mount("/dev/shm", shm, "", runc_mounts.MS_BIND | runc_mounts.MS_REC)
         else:

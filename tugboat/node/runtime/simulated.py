@@ -14,6 +14,10 @@ Behaviour is driven by pod annotations (read from the SandboxConfig's pod):
 `sim.tugboat.dev/exit-reason: "OOMKilled"`  the terminated reason (default Completed / Error)
 `sim.tugboat.dev/exit-after.<container>`    per-container override (also `exit-code.<c>`);
                                             `exit-after.<c>: "never"` keeps it running
+`sim.tugboat.dev/fail-first: "2"`           the first 2 pods of the same owner (ownerReference
+                                            uid) started by this agent process exit with
+                                            `exit-code` (default 1), later ones with 0: a Job
+                                            that fails twice, then succeeds
 `sim.tugboat.dev/fail-start: "reason"`      start_container fails (StartError, exit 128)
 `sim.tugboat.dev/pull-error: "message"`     image pulls fail with ErrImagePull and this message
 `sim.tugboat.dev/pull-duration: "2s"`       an image pull takes this long
@@ -72,6 +76,20 @@ def parse_duration(text: str) -> float | None:
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     return total if pos == len(text) and pos else None
+
+
+# owner uid → uids of its pods in the order this process first started them (for fail-first)
+_OWNER_PODS: dict[str, list[str]] = {}
+
+
+def _attempt_of(pod: dict[str, Any], pod_uid: str) -> int:
+    """0-based index of this pod among its controller's pods started in this process."""
+    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+    owner = next((r.get("uid", "") for r in refs if r.get("controller")), "") or pod_uid
+    seen = _OWNER_PODS.setdefault(owner, [])
+    if pod_uid not in seen:
+        seen.append(pod_uid)
+    return seen.index(pod_uid)
 
 
 class StartError(RuntimeError):
@@ -188,6 +206,13 @@ class SimulatedRuntime:
                              created_at=self.clock.time(), labels=labels)
         anns = dict((sandbox.pod.get("metadata") or {}).get("annotations") or sandbox.annotations or {})
         kind = config.labels.get("io.tugboat.container.kind", "app")
+        first = anns.get(PREFIX + "fail-first")
+        if first is not None and kind == "app":
+            failing = _attempt_of(sandbox.pod, sandbox.pod_uid) < int(first or 0)
+            anns[PREFIX + "exit-code"] = anns.get(PREFIX + "exit-code", "1") if failing else "0"
+            anns.setdefault(PREFIX + "exit-after", "0")
+            for k in [k for k in anns if k.startswith(PREFIX + "exit-code.")]:
+                del anns[k]
         self._containers[cid] = _Container(st, anns, kind)
         return cid
 
@@ -259,6 +284,15 @@ class SimulatedRuntime:
         if c is None or c.status.state != "running":
             return ExecResult(126, b"", b"container is not running\n")
         return ExecResult(0, b"", b"")
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool) -> Any:
+        """Canned interactive commands (runtime.sim_exec): echo, cat, sh -c, exit …"""
+        from tugboat.node.runtime.sim_exec import SimExec
+
+        c = self._containers.get(container_id)
+        if c is None or c.status.state != "running":
+            raise RuntimeError(f"container {container_id[:12]} is not running")
+        return SimExec(cmd, tty=tty, stdin=stdin)
 
     # ---- probes (annotation driven) ----
     def wants_probe(self, annotations: dict[str, str], kind: str) -> bool:
