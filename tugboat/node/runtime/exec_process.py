@@ -125,9 +125,22 @@ class ProcessExec:
 
     async def kill(self) -> None:
         if self.proc.returncode is None:
+            # runc writes the pid file just after starting the command: give it a moment.
+            for _ in range(20):
+                if not self.pid_file or os.path.exists(self.pid_file):
+                    break
+                await asyncio.sleep(0.01)
+            pids: list[int] = []
             with contextlib.suppress(OSError, ValueError):
                 with open(self.pid_file) as f:
-                    os.kill(int(f.read().strip()), signal.SIGKILL)
+                    pids.append(int(f.read().strip()))
+            pids.append(self.proc.pid)
+            # The exec'd command and everything it started (a shell's children would
+            # otherwise be re-parented to the container's init and keep running).
+            for root in pids:
+                for p in [*_descendants(root), root]:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(p, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
             await self.proc.wait()
@@ -144,6 +157,28 @@ class ProcessExec:
         if self.pid_file:
             with contextlib.suppress(OSError):
                 os.unlink(self.pid_file)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Pids of all descendants of `pid`, from /proc (children before their parents' kin)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out: list[int] = []
+    todo = list(children.get(pid, ()))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, ()))
+    return out
 
 
 def _set_size(fd: int, width: int, height: int) -> None:

@@ -64,7 +64,8 @@ class ContainerOps:
         cdir = self.store.container_dir(cid)
         os.makedirs(cdir)
         rec = ContainerRecord(id=cid, sandbox_id=sandbox_id, name=config.name, attempt=config.attempt,
-                              image=image.ref or config.image, image_id=image.id, created_at=time.time(),
+                              image=image.ref or config.image, image_id=image.repo_digest or image.id,
+                              created_at=time.time(),
                               log_path=config.log_path, cgroups_path=self._cgroups_path(sb, cid),
                               labels=dict(config.labels), annotations=dict(config.annotations))
         self.store.save_container(rec)
