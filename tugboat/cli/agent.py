@@ -107,7 +107,10 @@ async def run_simulated(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
     n = args.simulate
     qps = args.qps or max(50.0, float(n))
-    client = Client(load_kubeconfig(args.kubeconfig), component="tug-agent-sim", qps=qps, burst=int(qps * 2))
+    config = load_kubeconfig(args.kubeconfig)
+    client = Client(config, component="tug-agent-sim", qps=qps, burst=int(qps * 2))
+    # Heartbeats get their own connection pool and rate budget (one renewal per node per interval).
+    heartbeats = Client(config, component="tug-agent-sim-lease", qps=max(20.0, n / 2), burst=max(40, n))
     clock = RealClock()
     sources = AgentSources(client)
     sources.start()
@@ -122,7 +125,7 @@ async def run_simulated(args: argparse.Namespace, stop: asyncio.Event) -> int:
                                 cluster_dns=[s for s in args.cluster_dns.split(",") if s],
                                 cluster_domain=args.cluster_domain, sources=sources, host_ip=_sim_node_ip(i),
                                 lease_jitter=True, resync_interval=600.0, status_interval=10.0,
-                                lease_duration=args.node_lease_duration_seconds))
+                                lease_duration=args.node_lease_duration_seconds, heartbeat_client=heartbeats))
     sem = asyncio.Semaphore(64)
 
     async def start(a: NodeAgent) -> None:
@@ -134,6 +137,7 @@ async def run_simulated(args: argparse.Namespace, stop: asyncio.Event) -> int:
     await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
     await sources.stop()
     await client.close()
+    await heartbeats.close()
     return 0
 
 
@@ -147,8 +151,9 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     name = args.node_name or socket.gethostname().lower()
     data = args.data_dir
     os.makedirs(data, exist_ok=True, mode=0o700)
-    client = Client(load_kubeconfig(args.kubeconfig), component="tug-agent", qps=args.qps or 50.0,
-                    burst=int((args.qps or 50.0) * 2))
+    config = load_kubeconfig(args.kubeconfig)
+    client = Client(config, component="tug-agent", qps=args.qps or 50.0, burst=int((args.qps or 50.0) * 2))
+    heartbeats = Client(config, component="tug-agent-lease", qps=5.0, burst=10)
     images = LocalImageService(os.path.join(data, "images"), args.registry_config or None)
     cni_dir = os.path.join(data, "cni")
     network = PodNetwork(args.pod_cidr, conf_dir=cni_dir, bridge=args.bridge) if args.pod_cidr else None
@@ -164,7 +169,7 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
                       cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain,
                       taints=list(args.taints), labels=dict(args.labels), capacity=args.capacity or None,
                       on_pod_cidr=None if args.pod_cidr else on_pod_cidr, resync_interval=args.sync_frequency,
-                      lease_duration=args.node_lease_duration_seconds)
+                      lease_duration=args.node_lease_duration_seconds, heartbeat_client=heartbeats)
     from tugboat.node.server import AgentServer
     from tugboat.node.server.auth import ssl_context_for_agent
 
@@ -176,6 +181,7 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     await stop.wait()
     await agent.stop()
     await client.close()
+    await heartbeats.close()
     return 0
 
 

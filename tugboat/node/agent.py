@@ -55,7 +55,8 @@ class NodeAgent:
                  host_ip: str | None = None, node_info: dict[str, Any] | None = None,
                  lease_jitter: bool = False, resync_interval: float = 60.0, status_interval: float = 10.0,
                  materialize_volumes: bool | None = None, recorder: EventRecorder | None = None,
-                 on_pod_cidr: Callable[[str], None] | None = None, lease_duration: int = 40):
+                 on_pod_cidr: Callable[[str], None] | None = None, lease_duration: int = 40,
+                 heartbeat_client: Client | None = None):
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -87,7 +88,9 @@ class NodeAgent:
                                              allocatable=self.allocatable, labels=node_labels,
                                              taints=list(taints or []), addresses=addresses, node_info=info)
         # upstream's kubelet renews every nodeLeaseDurationSeconds × 0.25 (40 s → 10 s)
-        self.lease = LeaseRenewer(client, node_name, self.clock, interval=lease_duration * 0.25,
+        # Like the kubelet's separate heartbeatClient: lease renewals must not queue behind pod
+        # status traffic in the main client's rate limiter, or busy nodes look dead.
+        self.lease = LeaseRenewer(heartbeat_client or client, node_name, self.clock, interval=lease_duration * 0.25,
                                   duration=lease_duration, jitter=lease_jitter)
         # events carry wall-clock times: their names derive from the time, which a FakeClock would repeat
         self.recorder = recorder or EventRecorder(client, "kubelet", node_name)
