@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import secrets
 import shutil
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,11 @@ class RealNode:
     sync_frequency: float = 5.0
     busybox_digest: str = ""  # manifest digest of library/busybox:latest in the test registry
     namespaces: list[str] = field(default_factory=list)
+    extra_agent_args: list[str] = field(default_factory=list)  # e.g. ["--cluster-dns", "10.96.0.10"]
+    # leftover checks look at every tug-* netns on the host (the default), or — for tests that run
+    # beside other real nodes — only at those of sandboxes this node's runtime recorded
+    own_netns_only: bool = False
+    seen_sandboxes: set[str] = field(default_factory=set)
 
     # ---- paths ----
     @property
@@ -127,13 +133,22 @@ class RealNode:
     def agent_log(self) -> Path:
         return self.base / "agent.log"
 
+    @property
+    def gateway(self) -> str:
+        """The bridge's address: pods' default gateway, the node address pods can reach."""
+        return str(next(ipaddress.ip_network(self.pod_cidr).hosts()))
+
     # ---- the agent process ----
     def agent_argv(self) -> list[str]:
         return [sys.executable, "-m", "tugboat.cli.main", "agent", "--kubeconfig", str(self.server.kubeconfig),
                 "--node-name", self.node_name, "--data-dir", str(self.data_dir),
                 "--registry-config", str(self.base / "registries.yaml"), "--pod-cidr", self.pod_cidr,
                 "--bridge", self.bridge, "--runtime-state-dir", str(self.state_dir),
-                "--cgroup-root", self.cgroup_root, "--sync-frequency", str(self.sync_frequency), "--log-level", "info"]
+                "--cgroup-root", self.cgroup_root, "--sync-frequency", str(self.sync_frequency), "--log-level", "info",
+                # The agent's HTTPS server on loopback and a free port (never a real node's 10250);
+                # extra_agent_args come last, so a test can override any of these.
+                "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1",
+                *self.extra_agent_args]
 
     def start_agent(self, timeout: float = 60) -> None:
         assert self.proc is None or self.proc.poll() is not None
@@ -306,7 +321,11 @@ class RealNode:
         """Everything of the whole test node still on the host (after teardown: must be [])."""
         from tugboat.node.runtime.runc_hostcheck import leftovers
 
-        out = leftovers(dirs=[str(self.base), str(self.state_dir)], sandbox_ids=_all_netns_ids(),
+        ids = _all_netns_ids()
+        if self.own_netns_only:
+            self.seen_sandboxes |= {p.name for p in (self.runtime_dir / "sandboxes").glob("*")}
+            ids = [i for i in ids if i in self.seen_sandboxes]
+        out = leftovers(dirs=[str(self.base), str(self.state_dir)], sandbox_ids=ids,
                         bridge=self.bridge, network_name=NETWORK_NAME, cgroup_root=self.cgroup_root,
                         runc_root=str(self.runc_root))
         out += [f"cgroup root {h / self.cgroup_root}" for h in _cgroup_hierarchies()
@@ -355,9 +374,12 @@ async def _force_cleanup(node: RealNode) -> None:
 
 
 @contextlib.contextmanager
-def real_node(sync_frequency: float = 5.0) -> Iterator[RealNode]:
+def real_node(sync_frequency: float = 5.0, agent_args: Sequence[str] = (),
+              own_netns_only: bool = False) -> Iterator[RealNode]:
     """`sync_frequency`: the agent's periodic pod sync (5 s so ConfigMap updates show quickly;
-    upstream's 60 s for benchmarks of the agent at rest)."""
+    upstream's 60 s for benchmarks of the agent at rest). `agent_args`: extra `tug agent` flags
+    (e.g. `--cluster-dns 10.96.0.10`). `own_netns_only`: the leftover check ignores network
+    namespaces of sandboxes this node never had (other real nodes running at the same time)."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
@@ -379,7 +401,8 @@ def real_node(sync_frequency: float = 5.0) -> Iterator[RealNode]:
         tag = secrets.token_hex(3)
         node = RealNode(server=server, registry_host=reg.host, base=base, node_name=f"tug-e2e-{tag}",
                         bridge=f"tgt{tag}", pod_cidr=_free_cidr(), cgroup_root=f"tugboat-e2e-{tag}",
-                        http=http_client(server), sync_frequency=sync_frequency, busybox_digest=digest)
+                        http=http_client(server), sync_frequency=sync_frequency, busybox_digest=digest,
+                        extra_agent_args=list(agent_args), own_netns_only=own_netns_only)
         node.start_agent()
         yield node
     finally:
@@ -398,6 +421,7 @@ def real_node(sync_frequency: float = 5.0) -> Iterator[RealNode]:
 
 
 def _teardown_node(node: RealNode) -> list[str]:
+    node.seen_sandboxes |= {p.name for p in (node.runtime_dir / "sandboxes").glob("*")}
     try:
         if node.proc is not None and node.proc.poll() is None:
             node.kubectl("delete", "pods", "--all", "-A", "--wait=false", check=False)

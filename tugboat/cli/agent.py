@@ -85,6 +85,8 @@ def add_agent_parser(sub: Any) -> argparse.ArgumentParser:
     a.add_argument("--log-level", default="info")
     a.add_argument("--port", type=int, default=10250, help="the agent's HTTPS port (logs, exec, port-forward)")
     a.add_argument("--address", default="0.0.0.0", help="address the agent's HTTPS server listens on")
+    a.add_argument("--node-ip", default="", help="the Node's InternalIP, which the API server dials for logs/exec "
+                   "(upstream kubelet's --node-ip; default: the host's outbound address)")
     return a
 
 
@@ -168,6 +170,7 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     agent = NodeAgent(client, runtime, node_name=name, data_dir=data, images=images,
                       cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain,
                       taints=list(args.taints), labels=dict(args.labels), capacity=args.capacity or None,
+                      host_ip=args.node_ip or None,
                       on_pod_cidr=None if args.pod_cidr else on_pod_cidr, resync_interval=args.sync_frequency,
                       lease_duration=args.node_lease_duration_seconds, heartbeat_client=heartbeats)
     from tugboat.node.server import AgentServer

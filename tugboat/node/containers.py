@@ -11,35 +11,17 @@ from typing import Any
 
 from tugboat.api.quantity import parse_quantity
 from tugboat.node import keys
+from tugboat.node.dnsconfig import pod_dns
 from tugboat.node.envvars import Getter, build_env, command_and_args
 from tugboat.node.runtime.base import ContainerConfig, SandboxConfig
 from tugboat.node.subpath import check_working_dir
 from tugboat.node.volumes import VolumeManager
 
 
-def dns_config(pod: dict[str, Any], cluster_dns: list[str], cluster_domain: str) -> dict[str, Any]:
-    """resolv.conf contents per dnsPolicy (ClusterFirst, ClusterFirstWithHostNet, Default, None)."""
-    spec = pod.get("spec") or {}
-    ns = (pod.get("metadata") or {}).get("namespace", "default")
-    policy = spec.get("dnsPolicy") or "ClusterFirst"
-    if policy == "ClusterFirst" and spec.get("hostNetwork"):
-        policy = "Default"
-    out: dict[str, Any] = {}
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet") and cluster_dns:
-        out = {"servers": list(cluster_dns),
-               "searches": [f"{ns}.svc.{cluster_domain}", f"svc.{cluster_domain}", cluster_domain],
-               "options": ["ndots:5"]}
-    extra = spec.get("dnsConfig") or {}
-    if extra:
-        out["servers"] = out.get("servers", []) + list(extra.get("nameservers") or [])
-        out["searches"] = out.get("searches", []) + list(extra.get("searches") or [])
-        opts = [o["name"] + (f":{o['value']}" if o.get("value") else "") for o in extra.get("options") or []]
-        out["options"] = [o for o in out.get("options", []) if o.split(":")[0] not in {x.split(":")[0] for x in opts}] + opts
-    return out
-
-
 def sandbox_config(pod: dict[str, Any], attempt: int, cluster_dns: list[str], cluster_domain: str,
-                   log_dir: str = "") -> SandboxConfig:
+                   log_dir: str = "", dns_warnings: list[tuple[str, str]] | None = None) -> SandboxConfig:
+    """`dns_warnings` (when given) collects the (reason, message) of what the DNS configurer had
+    to cut or fall back on (dnsconfig.py), for the caller to record as Warning events."""
     md = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     ports = []
@@ -49,9 +31,12 @@ def sandbox_config(pod: dict[str, Any], attempt: int, cluster_dns: list[str], cl
                 ports.append({"containerPort": p.get("containerPort"), "hostPort": p["hostPort"],
                               "protocol": p.get("protocol") or "TCP", "hostIP": p.get("hostIP", "")})
     hostname = spec.get("hostname") or md.get("name", "")
+    dns = pod_dns(pod, cluster_dns=cluster_dns, cluster_domain=cluster_domain)
+    if dns_warnings is not None:
+        dns_warnings.extend(dns.warnings)
     return SandboxConfig(pod_uid=md.get("uid", ""), name=md.get("name", ""), namespace=md.get("namespace", ""),
                          attempt=attempt, hostname=hostname[:63], host_network=bool(spec.get("hostNetwork")),
-                         dns=dns_config(pod, cluster_dns, cluster_domain), port_mappings=ports,
+                         dns=dns.as_sandbox_dns(), port_mappings=ports,
                          labels=keys.pod_labels(pod), annotations=dict(md.get("annotations") or {}), pod=pod)
 
 

@@ -4,8 +4,8 @@ The runtime's shim writes one record per line, `<RFC3339Nano> stdout|stderr F|P 
 (P = a partial line, continued by the next record). The agent must turn that back into the
 container's raw output and honour upstream's PodLogOptions: `tailLines` (last N lines),
 `sinceTime`/`sinceSeconds` (records at or after a time), `timestamps` (each line prefixed with
-its RFC3339Nano time and a space), `limitBytes` (stop after N bytes), `follow` (keep reading
-while the container runs, across log rotation). Like upstream, only the current log file is
+its time, always with nine fraction digits as upstream prints it, and a space), `limitBytes`
+(stop after N bytes), `follow` (keep reading while the container runs, across log rotation). Like upstream, only the current log file is
 read (rotated files are not), partial records are joined into one line (a continuation gets no
 second timestamp), and lines that do not parse are skipped.
 
@@ -32,7 +32,7 @@ class LogRecord:
     stream: str  # "stdout" | "stderr"
     partial: bool
     content: bytes
-    timestamp: bytes  # the raw RFC3339Nano text, reused for `timestamps=true`
+    timestamp: bytes  # the raw RFC3339Nano text as the file has it
 
 
 @dataclass
@@ -68,6 +68,13 @@ def parse_time_ns(text: str) -> int:
     return int(d.timestamp()) * 1_000_000_000 + frac_ns
 
 
+def format_time_ns(ns: int) -> bytes:
+    """UNIX nanoseconds as the kubelet prints `timestamps=true` (RFC3339NanoFixed: always nine
+    fraction digits, UTC `Z`), whatever width the log file used (CRI writers trim zeros)."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    return f"{dt.datetime.fromtimestamp(secs, dt.UTC):%Y-%m-%dT%H:%M:%S}.{frac:09d}Z".encode()
+
+
 def parse_record(line: bytes) -> LogRecord | None:
     """One CRI log line (without its newline); None when it is not in CRI format."""
     parts = line.split(b" ", 3)
@@ -94,7 +101,7 @@ class _Formatter:
     def format(self, rec: LogRecord) -> bytes:
         out = b""
         if self.opts.timestamps and not self.continuing.get(rec.stream):
-            out = rec.timestamp + b" "
+            out = format_time_ns(rec.time_ns) + b" "
         out += rec.content if rec.partial else rec.content + b"\n"
         self.continuing[rec.stream] = rec.partial
         if self.left is not None:

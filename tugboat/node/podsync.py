@@ -134,7 +134,11 @@ class PodSyncer:
                 await self.a.runtime.stop_container(c.id, 0)
         if attempt:
             self._event(rec.pod, NORMAL, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-        cfg = sandbox_config(rec.pod, attempt, self.a.cluster_dns, self.a.cluster_domain)
+        dns_warnings: list[tuple[str, str]] = []
+        cfg = sandbox_config(rec.pod, attempt, self.a.cluster_dns, self.a.cluster_domain, dns_warnings=dns_warnings)
+        if not self.a.simulated:  # simulated sandboxes have no resolv.conf: nothing was cut
+            for reason, msg in dns_warnings:  # as the kubelet's DNS configurer records them
+                self._event(rec.pod, WARNING, reason, msg)
         try:
             sid = await self.a.runtime.run_sandbox(cfg)
         except Exception as e:  # noqa: BLE001 - reported, retried

@@ -181,6 +181,8 @@ class ExecStream(Protocol):
 
 @runtime_checkable
 class SupportsExecStream(Protocol):
-    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool) -> ExecStream:
-        """Start `cmd` in the running container with streamed stdio (and a terminal if `tty`).
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool,
+                          size: tuple[int, int] | None = None) -> ExecStream:
+        """Start `cmd` in the running container with streamed stdio (and a terminal if `tty`,
+        `size` = (width, height) from its first moment, so `stty size` never sees 0 0).
         Raises RuntimeError with a message for the user when it cannot start."""

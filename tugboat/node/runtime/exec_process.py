@@ -6,8 +6,12 @@ on a pty we allocate: runc creates the container's own terminal and copies betwe
 (putting ours in raw mode), and it follows our terminal's size on SIGWINCH — so a resize is
 TIOCSWINSZ on our side plus a SIGWINCH to runc. We chose this over `--console-socket` (runc
 passes the container terminal's master fd over a unix socket, which needs `--detach`, after
-which nobody is left to wait for the exit code). runc writes the container process's host
-pid to `--pid-file`; `kill()` uses it, since killing runc alone would leave the command running.
+which nobody is left to wait for the exit code). runc only copies our size to the container's
+terminal after the command has started, so a command that asks at once (`stty size`) would
+see 0 0: with a tty we pass the container's own process spec (its config.json) with the new
+args and `consoleSize` via `--process`, which runc applies before the command runs. runc
+writes the container process's host pid to `--pid-file`; `kill()` uses it, since killing runc
+alone would leave the command running.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ class ProcessExec:
     """`ExecStream` over a subprocess (see runtime.base.ExecStream)."""
 
     def __init__(self, proc: asyncio.subprocess.Process, *, tty: bool, pid_file: str = "",
-                 master: int = -1, writer: asyncio.StreamWriter | None = None):
+                 master: int = -1, writer: asyncio.StreamWriter | None = None, spec_file: str = ""):
         self.proc = proc
         self.tty = tty
         self.pid_file = pid_file
+        self.spec_file = spec_file
         self._master = master
         self._writer = writer
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue(maxsize=16)
@@ -41,7 +46,7 @@ class ProcessExec:
 
     @classmethod
     async def start(cls, argv: list[str], *, tty: bool, stdin: bool, pid_file: str = "",
-                    size: tuple[int, int] = (80, 24)) -> ProcessExec:
+                    size: tuple[int, int] = (80, 24), spec_file: str = "") -> ProcessExec:
         if not tty:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
@@ -67,7 +72,7 @@ class ProcessExec:
         wfd = os.dup(master)
         transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, os.fdopen(wfd, "wb", 0))
         writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        self = cls(proc, tty=True, pid_file=pid_file, master=wfd, writer=writer)
+        self = cls(proc, tty=True, pid_file=pid_file, master=wfd, writer=writer, spec_file=spec_file)
         self._pump(1, reader)
         return self
 
@@ -154,9 +159,10 @@ class ProcessExec:
             self._writer.close()
             self._writer = None
         self._master = -1
-        if self.pid_file:
-            with contextlib.suppress(OSError):
-                os.unlink(self.pid_file)
+        for path in (self.pid_file, self.spec_file):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -185,7 +191,8 @@ def _set_size(fd: int, width: int, height: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
-async def start_runc_exec(rt: object, container_id: str, cmd: list[str], *, tty: bool, stdin: bool) -> ProcessExec:
+async def start_runc_exec(rt: object, container_id: str, cmd: list[str], *, tty: bool, stdin: bool,
+                          size: tuple[int, int] | None = None) -> ProcessExec:
     """`runc exec` into a RuncRuntime container (runtime.runc.RuncRuntime.exec_stream)."""
     import secrets
 
@@ -195,6 +202,35 @@ async def start_runc_exec(rt: object, container_id: str, cmd: list[str], *, tty:
     st = await rt.container_status(container_id)
     if st is None or st.state != "running":
         raise RuntimeError(f"container {container_id[:12]} is not running")
-    pid_file = os.path.join(rt.store.container_dir(container_id), f"exec-{secrets.token_hex(4)}.pid")
-    argv = rt.runc.argv("exec", *(["-t"] if tty else []), "--pid-file", pid_file, container_id, *cmd)
-    return await ProcessExec.start(argv, tty=tty, stdin=stdin, pid_file=pid_file)
+    cdir = rt.store.container_dir(container_id)
+    token = secrets.token_hex(4)
+    pid_file = os.path.join(cdir, f"exec-{token}.pid")
+    if not tty:
+        argv = rt.runc.argv("exec", "--pid-file", pid_file, container_id, *cmd)
+        return await ProcessExec.start(argv, tty=False, stdin=stdin, pid_file=pid_file)
+    width, height = size if size and size[0] > 0 and size[1] > 0 else (80, 24)
+    spec_file = os.path.join(cdir, f"exec-{token}.json")
+    _write_exec_spec(os.path.join(cdir, "config.json"), spec_file, cmd, width, height)
+    argv = rt.runc.argv("exec", "--process", spec_file, "--pid-file", pid_file, container_id)
+    try:
+        return await ProcessExec.start(argv, tty=True, stdin=stdin, pid_file=pid_file, size=(width, height),
+                                       spec_file=spec_file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(spec_file)
+        raise
+
+
+def _write_exec_spec(config_json: str, out: str, cmd: list[str], width: int, height: int) -> None:
+    """The container's process (user, env, cwd, capabilities … as `runc exec` would take them
+    from config.json) with `cmd` on a terminal of the given size."""
+    import orjson
+
+    try:
+        with open(config_json, "rb") as f:
+            process = dict(orjson.loads(f.read()).get("process") or {})
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"cannot read the container's spec: {e}") from e
+    process.update(args=list(cmd), terminal=True, consoleSize={"width": width, "height": height})
+    with open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(orjson.dumps(process))

@@ -80,11 +80,12 @@ class RuncRuntime(ContainerOps):
         assert self.runc_version is not None
         return self.runc_version.version
 
-    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool) -> ExecStream:
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool,
+                          size: tuple[int, int] | None = None) -> ExecStream:
         """`runc exec` with streamed stdio or a terminal (runtime.exec_process)."""
         from tugboat.node.runtime.exec_process import start_runc_exec
 
-        return await start_runc_exec(self, container_id, cmd, tty=tty, stdin=stdin)
+        return await start_runc_exec(self, container_id, cmd, tty=tty, stdin=stdin, size=size)
 
     # ---- sandboxes ----
     async def run_sandbox(self, config: SandboxConfig) -> str:

@@ -108,8 +108,9 @@ class ContainerOps:
 
     async def start_container(self, container_id: str) -> None:
         rec = self._rec(container_id)
+        began = time.time()  # the process runs from inside `runc start`: a quick one may exit before it returns
         await self.runc.run("start", container_id)
-        rec.started_at = time.time()
+        rec.started_at = began
         self.store.save_container(rec)
 
     # ---- status ----

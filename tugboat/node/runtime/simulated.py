@@ -285,14 +285,18 @@ class SimulatedRuntime:
             return ExecResult(126, b"", b"container is not running\n")
         return ExecResult(0, b"", b"")
 
-    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool) -> Any:
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool,
+                          size: tuple[int, int] | None = None) -> Any:
         """Canned interactive commands (runtime.sim_exec): echo, cat, sh -c, exit …"""
         from tugboat.node.runtime.sim_exec import SimExec
 
         c = self._containers.get(container_id)
         if c is None or c.status.state != "running":
             raise RuntimeError(f"container {container_id[:12]} is not running")
-        return SimExec(cmd, tty=tty, stdin=stdin)
+        proc = SimExec(cmd, tty=tty, stdin=stdin)
+        if size is not None:
+            proc.resize(*size)
+        return proc
 
     # ---- probes (annotation driven) ----
     def wants_probe(self, annotations: dict[str, str], kind: str) -> bool:

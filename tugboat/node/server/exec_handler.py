@@ -6,7 +6,9 @@ accepted). We upgrade first and report every later problem as the final Status o
 so the client sees a clean error instead of a failed handshake. Then: channel 0 → the
 command's stdin, 4 → terminal resize, 255/0 (v5) → stdin EOF; stdout → 1, stderr → 2; at the
 end the exit status on 3 (`NonZeroExitCode` with the code as a cause) and a normal close. The
-client closing the socket kills the command.
+client closing the socket kills the command. With a tty, kubectl sends its terminal's size
+right after connecting: we wait briefly for it (buffering any stdin that comes first) and start
+the command on a terminal of that size, so `stty size` or a full-screen program is right at once.
 
 Attach has no runtime call: the container's stdio belong to its shim, which writes them to the
 CRI log, so attach streams the log from its current end (stdout → 1, stderr → 2) until the
@@ -20,7 +22,7 @@ import contextlib
 import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from tugboat.node.logs import LogOptions, read_log
 from tugboat.node.runtime.base import ExecStream, SupportsExecStream
@@ -30,6 +32,8 @@ from tugboat.node.server.util import AGENT, status_response
 
 log = logging.getLogger(__name__)
 _TRUE = ("1", "true", "True", "TRUE", "t")
+FIRST_RESIZE_WAIT = 0.5  # seconds a tty exec waits for the client's terminal size before starting
+_ENDS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
 class _Session:
@@ -106,20 +110,46 @@ async def exec_handler(request: web.Request) -> web.StreamResponse:
         await s.send(ch.STDERR, res.stderr)
         await s.finish(ch.exit_status(res.exit_code))
         return s.ws
+    size, early, pending = await _first_resize(s) if s.tty else (None, [], None)
     try:
-        proc = await rt.exec_stream(t.latest.id, s.command, tty=s.tty, stdin=s.stdin)
+        proc = await rt.exec_stream(t.latest.id, s.command, tty=s.tty, stdin=s.stdin, size=size)
     except (RuntimeError, OSError) as e:
+        if pending is not None:
+            pending.cancel()
         await s.finish(ch.failure(str(e)))
         return s.ws
-    status = await _run(s, proc)
+    status = await _run(s, proc, early, pending)
     if status is not None:
         await s.finish(status)
     return s.ws
 
 
-async def _run(s: _Session, proc: ExecStream) -> dict[str, Any] | None:
+async def _first_resize(s: _Session) -> tuple[tuple[int, int] | None, list[WSMessage],
+                                              asyncio.Task[WSMessage] | None]:
+    """The client's terminal size if it sends one within FIRST_RESIZE_WAIT; the messages read
+    before it (stdin, for the command once started) and a receive still in flight."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FIRST_RESIZE_WAIT
+    early: list[WSMessage] = []
+    while True:
+        task = loop.create_task(s.ws.receive())
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
+        if not done:
+            return None, early, task
+        msg = task.result()
+        if msg.type in (WSMsgType.BINARY, WSMsgType.TEXT):
+            frame = s.framing.decode(msg.data)
+            if frame is not None and frame[0] == ch.RESIZE and (size := ch.parse_resize(frame[1])) is not None:
+                return size, early, None
+        early.append(msg)
+        if msg.type in _ENDS:
+            return None, early, None
+
+
+async def _run(s: _Session, proc: ExecStream, early: list[WSMessage] | None = None,
+               pending: asyncio.Task[WSMessage] | None = None) -> dict[str, Any] | None:
     """Pump until the command ends (its Status) or the client leaves (None; command killed)."""
-    client = asyncio.get_running_loop().create_task(_client_to_proc(s, proc))
+    client = asyncio.get_running_loop().create_task(_client_to_proc(s, proc, early or [], pending))
 
     async def output() -> int:
         while True:
@@ -145,22 +175,37 @@ async def _run(s: _Session, proc: ExecStream) -> dict[str, Any] | None:
         await asyncio.gather(client, out, return_exceptions=True)
 
 
-async def _client_to_proc(s: _Session, proc: ExecStream) -> None:
+async def _client_to_proc(s: _Session, proc: ExecStream, early: list[WSMessage],
+                          pending: asyncio.Task[WSMessage] | None) -> None:
+    try:
+        if pending is not None:
+            early.append(await pending)
+    finally:
+        if pending is not None:
+            pending.cancel()
+    for msg in early:
+        if msg.type in _ENDS:
+            return
+        await _deliver(s, proc, msg)
     async for msg in s.ws:
-        if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-            continue
-        frame = s.framing.decode(msg.data)
-        if frame is None:
-            continue
-        channel, payload = frame
-        if channel == ch.STDIN and s.stdin:
-            await proc.write(payload)
-        elif channel == ch.RESIZE:
-            size = ch.parse_resize(payload)
-            if size is not None:
-                proc.resize(*size)
-        elif channel == ch.CLOSE and s.framing.has_close and payload[:1] == b"\x00":
-            await proc.close_stdin()
+        await _deliver(s, proc, msg)
+
+
+async def _deliver(s: _Session, proc: ExecStream, msg: WSMessage) -> None:
+    if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+        return
+    frame = s.framing.decode(msg.data)
+    if frame is None:
+        return
+    channel, payload = frame
+    if channel == ch.STDIN and s.stdin:
+        await proc.write(payload)
+    elif channel == ch.RESIZE:
+        size = ch.parse_resize(payload)
+        if size is not None:
+            proc.resize(*size)
+    elif channel == ch.CLOSE and s.framing.has_close and payload[:1] == b"\x00":
+        await proc.close_stdin()
 
 
 async def attach_handler(request: web.Request) -> web.StreamResponse:
