@@ -387,6 +387,9 @@ def real_node(sync_frequency: float = 5.0, agent_args: Sequence[str] = (),
 
     lt = LoopThread()
     reg_cm = running_registry()
+    # The CNI bridge plugin turns IP forwarding on; a test run puts the host back as it was.
+    forward = Path("/proc/sys/net/ipv4/ip_forward")
+    forward_before = forward.read_text()
     base = Path(tempfile.mkdtemp(prefix="tug-realnode-"))
     server: TugServer | None = None
     node: RealNode | None = None
@@ -415,6 +418,8 @@ def real_node(sync_frequency: float = 5.0, agent_args: Sequence[str] = (),
             with contextlib.suppress(Exception):
                 lt.run(reg_cm.__aexit__(None, None, None), timeout=30)
             lt.close()
+            with contextlib.suppress(OSError):
+                forward.write_text(forward_before)
             shutil.rmtree(base, ignore_errors=True)
     if failures:
         raise AssertionError("the real node left things on the host:\n" + "\n".join(failures))
