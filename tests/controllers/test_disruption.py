@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.support.apiserver import running_apiserver
+from tests.support.controllers import running_controllers
 from tests.support.wait import eventually
 from tests.support.wait import rt as _rt
 from tugboat.api.scheme import default_scheme
-from tugboat.client import ApiStatusError, Client, InformerFactory
-from tugboat.controllers.base import ControllerContext
+from tugboat.client import ApiStatusError, Client
 from tugboat.controllers.disruption import DisruptionController
 
 S = default_scheme()
@@ -26,22 +24,8 @@ RSS = _rt("apps", "v1", "replicasets")
 DEPLOYS = _rt("apps", "v1", "deployments")
 
 
-@contextlib.asynccontextmanager
-async def controller() -> AsyncIterator[Client]:
-    async with running_apiserver(max_retries=0) as (_srv, client):
-        ctx = ControllerContext(client, InformerFactory(client))
-        ctrl = DisruptionController(ctx)
-        ctrl.setup()
-        ctx.informers.start()
-        assert await ctx.informers.wait_for_sync(10)
-        task = asyncio.create_task(ctrl.run())
-        try:
-            yield client
-        finally:
-            await ctrl.stop()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await ctx.informers.stop()
+def controller() -> contextlib.AbstractAsyncContextManager[Client]:
+    return running_controllers(DisruptionController, max_retries=0)
 
 
 TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from tests.support.apiserver import running_apiserver
+from tests.support.controllers import running_controllers
 from tests.support.wait import eventually
 from tests.support.wait import rt as _rt
 from tugboat.api.scheme import default_scheme
-from tugboat.client import ApiStatusError, Client, InformerFactory
-from tugboat.controllers.base import ControllerContext
+from tugboat.client import ApiStatusError, Client
 from tugboat.controllers.endpoints import EndpointsController
 
 S = default_scheme()
@@ -23,22 +20,8 @@ SVCS = _rt("", "v1", "services")
 EPS = _rt("", "v1", "endpoints")
 
 
-@contextlib.asynccontextmanager
-async def controller() -> AsyncIterator[Client]:
-    async with running_apiserver() as (_srv, client):
-        ctx = ControllerContext(client, InformerFactory(client))
-        ctrl = EndpointsController(ctx)
-        ctrl.setup()
-        ctx.informers.start()
-        assert await ctx.informers.wait_for_sync(10)
-        task = asyncio.create_task(ctrl.run())
-        try:
-            yield client
-        finally:
-            await ctrl.stop()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await ctx.informers.stop()
+def controller() -> contextlib.AbstractAsyncContextManager[Client]:
+    return running_controllers(EndpointsController)
 
 
 async def make_pod(client: Client, name: str, ip: str, *, labels: dict[str, str] | None = None,

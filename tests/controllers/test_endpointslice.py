@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from tests.support.apiserver import running_apiserver
+from tests.support.controllers import running_controllers
 from tests.support.wait import eventually
 from tests.support.wait import rt as _rt
 from tugboat.api.scheme import default_scheme
-from tugboat.client import Client, InformerFactory
-from tugboat.controllers.base import ControllerContext
+from tugboat.client import Client
 from tugboat.controllers.endpointslice import EndpointSliceController
 
 S = default_scheme()
@@ -24,22 +22,8 @@ SLICES = _rt("discovery.k8s.io", "v1", "endpointslices")
 NODES = _rt("", "v1", "nodes")
 
 
-@contextlib.asynccontextmanager
-async def controller() -> AsyncIterator[Client]:
-    async with running_apiserver() as (_srv, client):
-        ctx = ControllerContext(client, InformerFactory(client))
-        ctrl = EndpointSliceController(ctx)
-        ctrl.setup()
-        ctx.informers.start()
-        assert await ctx.informers.wait_for_sync(10)
-        task = asyncio.create_task(ctrl.run())
-        try:
-            yield client
-        finally:
-            await ctrl.stop()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await ctx.informers.stop()
+def controller() -> contextlib.AbstractAsyncContextManager[Client]:
+    return running_controllers(EndpointSliceController)
 
 
 async def make_pod(client: Client, name: str, ip: str, *, ready: bool = True, node: str = "n1") -> None:
