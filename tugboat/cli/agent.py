@@ -173,9 +173,11 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
                       host_ip=args.node_ip or None,
                       on_pod_cidr=None if args.pod_cidr else on_pod_cidr, resync_interval=args.sync_frequency,
                       lease_duration=args.node_lease_duration_seconds, heartbeat_client=heartbeats)
+    from tugboat.node.imagegc import ImageGC
     from tugboat.node.server import AgentServer
     from tugboat.node.server.auth import ssl_context_for_agent
 
+    agent.add_service(ImageGC(images))  # every 5 min, 85 % high / 80 % low as the kubelet
     # logs/exec/attach/port-forward/stats for the API server (client certificates only).
     agent.add_service(AgentServer(agent, ssl_context=ssl_context_for_agent(client.config, data, name, [agent.host_ip]),
                                   host=args.address, port=args.port))
