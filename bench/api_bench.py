@@ -149,7 +149,7 @@ def run() -> list[Row]:
     ctx.verify_mode = ssl.CERT_NONE
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "tugboat.cli.main", "server", "--data-dir", str(tmp / "data"),
-                             "--port", str(port), "--token-auth-file", str(tokens),
+                             "--port", str(port), "--token-auth-file", str(tokens), "--no-agent",
                              # the API server alone: no scheduler writing FailedScheduling for
                              # 10 000 node-less pods, no controllers
                              "--disable", "controller-manager,scheduler"],

@@ -37,7 +37,7 @@ def server(tmp_path: Path) -> Iterator[Path]:
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "tugboat.cli.main", "server", "--data-dir", str(data), "--port", str(port),
-         "--bind-address", "127.0.0.1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+         "--bind-address", "127.0.0.1", "--no-agent"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -74,7 +74,7 @@ def start_server(extra: list[str] | None = None) -> TugServer:
     log = open(data_dir / "server.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tugboat.cli.main", "server", "--data-dir", str(data_dir / "data"),
-         "--port", str(port), "--bind-address", "127.0.0.1", *(extra or [])],
+         "--port", str(port), "--bind-address", "127.0.0.1", "--no-agent", *(extra or [])],
         stdout=log, stderr=subprocess.STDOUT,
     )
     srv = TugServer(data_dir / "data", port, proc, home)

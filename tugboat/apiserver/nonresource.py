@@ -1,4 +1,4 @@
-"""Non-resource endpoints: discovery, OpenAPI v3, /version, /healthz /livez /readyz.
+"""Non-resource endpoints: discovery, OpenAPI v2/v3, /version, /healthz /livez /readyz.
 
 The document builders are pure (`tugboat.api.discovery`, `tugboat.api.openapi`); this module
 only negotiates, caches per scheme generation, and sets ETag / Vary / Cache-Control.
@@ -71,6 +71,19 @@ def discovery(ctx: Ctx, req: Req, path: str) -> Resp:
     return _json(doc)
 
 
+def openapi_v2(req: Req) -> Resp:
+    """`/openapi/v2`: gnostic protobuf when asked for (kubectl), JSON otherwise."""
+    from tugboat.api.openapi import v2
+
+    proto = v2.wants_protobuf(req.header("Accept"))
+    body, etag = v2.encoded_protobuf() if proto else v2.encoded_json()
+    ct = v2.PROTOBUF_MEDIA if proto else "application/json"
+    headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": "no-cache, private"}
+    if req.header("If-None-Match") == etag:
+        return Resp(304, b"", ct, headers)
+    return Resp(200, body, ct, headers)
+
+
 def openapi(ctx: Ctx, req: Req, path: str) -> Resp:
     from tugboat.api import openapi as O
 
@@ -78,8 +91,8 @@ def openapi(ctx: Ctx, req: Req, path: str) -> Resp:
     schemas_for = crds.openapi_schemas if crds is not None else None
     if path.rstrip("/") == "/openapi/v3":
         return _json(O.index(ctx.scheme, schemas_for))
-    if path.startswith("/openapi/v2"):
-        raise _not_found()
+    if path.rstrip("/") == "/openapi/v2":
+        return openapi_v2(req)
     rel = path[len("/openapi/v3/"):]
     got = O.encoded_path(ctx.scheme, rel, schemas_for)
     if got is None:
@@ -109,6 +122,6 @@ def handle(ctx: Ctx, req: Req) -> Resp:
     if path.startswith("/openapi/"):
         return openapi(ctx, req, path)
     if path == "/":
-        paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+        paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]
         return _json({"paths": paths})
     raise _not_found()

@@ -30,6 +30,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--disable", default="", help="comma-separated components to skip")
     c.add_argument("--controllers", default="*", help="controllers to run, upstream syntax: *,-name")
     c.add_argument("--node-monitor-grace-period", type=float, default=50.0)
+    c.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod network the node-IPAM controller splits into podCIDRs")
     c.add_argument("--kube-api-qps", type=float, default=200.0,
                    help="the controller manager's client rate limit (shared by all controllers)")
     c.add_argument("--kube-api-burst", type=int, default=400)
@@ -37,7 +38,8 @@ def add_parser(sub: Any) -> None:
 
 
 def controller_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    return {"node-lifecycle-controller": {"node_monitor_grace_period": args.node_monitor_grace_period}}
+    return {"node-lifecycle-controller": {"node_monitor_grace_period": args.node_monitor_grace_period},
+            "node-ipam-controller": {"cluster_cidr": args.cluster_cidr}}
 
 
 async def run_components(args: argparse.Namespace) -> int:

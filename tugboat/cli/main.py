@@ -74,6 +74,7 @@ async def run_server(args: argparse.Namespace) -> int:
         components = Supervisor("components", _components_argv(args, pki, data, server_url, disabled),
                                 log_path=data / "components.log")
         components.start()
+    node = _start_node(args, pki, data, server_url, disabled)
     print(f"tug: ready in {time.monotonic() - t0:.2f}s — https://{advertise}:{args.port} "
           f"(kubeconfig: {data / 'kubeconfig.yaml'})", flush=True)
     stop = asyncio.Event()
@@ -82,6 +83,8 @@ async def run_server(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tug: shutting down", flush=True)
+    if node is not None:
+        await node.stop()
     if components is not None:
         await components.stop()
     await srv.stop()
@@ -102,7 +105,29 @@ def _components_argv(args: argparse.Namespace, pki: Any, data: Path, server_url:
         pki.write_kubeconfig(data / f"{stem}.kubeconfig", server_url, stem)
     return [sys.executable, "-m", "tugboat.cli.main", "components", "--data-dir", str(data),
             "--disable", ",".join(sorted(disabled)), "--controllers", args.controllers,
-            "--node-monitor-grace-period", str(args.node_monitor_grace_period), "--log-level", args.log_level]
+            "--node-monitor-grace-period", str(args.node_monitor_grace_period), "--cluster-cidr", args.cluster_cidr,
+            "--log-level", args.log_level]
+
+
+def _start_node(args: argparse.Namespace, pki: Any, data: Path, server_url: str, disabled: set[str]) -> Any:
+    """The local node (agent, proxy, DNS) unless switched off or impossible on this host."""
+    from tugboat.cli.node_components import NODE_PARTS, LocalNode, NodeConfig, missing_prerequisite
+
+    if args.no_agent or set(NODE_PARTS) <= disabled:
+        return None
+    why = missing_prerequisite()
+    if why:
+        print(f"tug: {why}: starting the control plane only (no node agent, proxy or DNS; "
+              f"--no-agent silences this)", flush=True)
+        return None
+    cfg = NodeConfig(data=data, node_name=args.node_name, cluster_cidr=args.cluster_cidr, bridge=args.bridge,
+                     cgroup_root=args.cgroup_root, runtime_state_dir=args.runtime_state_dir,
+                     keep_workloads=args.keep_workloads, log_level=args.log_level, agent_args=list(args.agent_arg),
+                     proxy_args=list(args.proxy_arg),
+                     dns_args=list(args.dns_arg), disabled=disabled)
+    node = LocalNode(cfg, pki, server_url, data / "kubeconfig.yaml")
+    node.start()
+    return node
 
 
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
@@ -124,7 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--datastore", default="", help="sqlite:///path, etcd://host:port, memory://")
     s.add_argument("--log-level", default="info")
     s.add_argument("--token-auth-file", default="", help="static bearer tokens: CSV token,user,uid,\"groups\"")
-    s.add_argument("--disable", default="", help="components to leave out: controller-manager,scheduler")
+    s.add_argument("--disable", default="",
+                   help="components to leave out: controller-manager,scheduler,agent,proxy,dns")
+    s.add_argument("--no-agent", action="store_true", help="control plane only: no node agent, proxy or DNS")
+    s.add_argument("--node-name", default="", help="the local node's name (default: the host name)")
+    s.add_argument("--cluster-cidr", default="10.244.0.0/16", help="the pod network, split into node podCIDRs")
+    s.add_argument("--bridge", default="tug0", help="the local node's pod bridge")
+    s.add_argument("--cgroup-root", default="tugboat", help="cgroup under which the local node's pods run")
+    s.add_argument("--runtime-state-dir", default="/run/tugboat/runc", help="runc state of the local node (tmpfs)")
+    s.add_argument("--keep-workloads", action="store_true", help="leave the node's pods running on shutdown")
+    s.add_argument("--agent-arg", action="append", default=[], metavar="--FLAG=VALUE",
+                   help="extra `tug agent` flag for the local node (repeatable; k3s's --kubelet-arg)")
+    s.add_argument("--proxy-arg", action="append", default=[], metavar="--FLAG=VALUE",
+                   help="extra `tug proxy` flag (repeatable; k3s's --kube-proxy-arg)")
+    s.add_argument("--dns-arg", action="append", default=[], metavar="--FLAG=VALUE",
+                   help="extra `tug dns` flag (repeatable), e.g. --dns-arg=--upstream=192.0.2.53")
     s.add_argument("--controllers", default="*", help="controllers to run (upstream syntax: *,-name)")
     s.add_argument("--node-monitor-grace-period", type=float, default=50.0,
                    help="seconds without a node heartbeat before the node is NotReady (upstream 50)")

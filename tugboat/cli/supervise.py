@@ -3,6 +3,8 @@
 The components process (controllers, scheduler) is restarted with a capped back-off if it
 exits, the way a service manager would, and is stopped by pid (SIGTERM, then SIGKILL after a
 grace period) when the server shuts down. Its output goes to a log file in the data dir.
+A child gets SIGTERM from the kernel if the server dies without stopping it (SIGKILL, crash):
+no orphaned agent or proxy keeps running against a server that is gone.
 """
 
 from __future__ import annotations
@@ -14,6 +16,15 @@ import signal
 from pathlib import Path
 
 log = logging.getLogger("tug.supervise")
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent (tug server) dies."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class Supervisor:
@@ -34,7 +45,8 @@ class Supervisor:
         while not self._stopping:
             with open(self.log_path, "ab") as out:
                 self.proc = await asyncio.create_subprocess_exec(*self.argv, stdout=out, stderr=out,
-                                                                 stdin=asyncio.subprocess.DEVNULL)
+                                                                 stdin=asyncio.subprocess.DEVNULL,
+                                                                 preexec_fn=_die_with_parent)
             started = asyncio.get_running_loop().time()
             rc = await self.proc.wait()
             if self._stopping:
