@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -20,9 +21,12 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent (tug server) dies."""
+    """In the child before exec: its own process group, so a Ctrl-C on the terminal reaches
+    only `tug server` (which then stops the children in order), and SIGTERM when the parent
+    dies, so a killed server leaves no children behind."""
     import ctypes
 
+    os.setpgid(0, 0)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
