@@ -152,6 +152,22 @@ def immutable(new: Any, old: Any, path: str) -> list[FieldError]:
     return [] if new == old else [invalid(path, new, IMMUTABLE)]
 
 
+def default_rolling_update(spec: Obj, field: str, max_unavailable: Any, max_surge: Any) -> None:
+    """Default `spec.<field>` (Deployment `strategy`, DaemonSet `updateStrategy`) to
+    RollingUpdate with the kind's maxUnavailable / maxSurge defaults."""
+    strategy = spec.get(field)
+    if not isinstance(strategy, dict):
+        strategy = spec[field] = {}
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.get("rollingUpdate")
+        if not isinstance(ru, dict):
+            ru = strategy["rollingUpdate"] = {}
+        ru.setdefault("maxUnavailable", max_unavailable)
+        ru.setdefault("maxSurge", max_surge)
+
+
 def spec_of(obj: Obj) -> Obj:
     """obj["spec"], created empty when missing so defaulting can fill it."""
     spec = obj.get("spec")

@@ -16,6 +16,7 @@ from .apps_common import (
     SELECTOR_MISMATCH,
     collision_count_decrement,
     default_pod_template,
+    default_rolling_update,
     immutable,
     int_or_percent_value,
     not_more_than_100_percent,
@@ -86,17 +87,7 @@ class DaemonSetStrategy(Strategy):
 
     def default(self, obj: Obj) -> None:
         spec = spec_of(obj)
-        us = spec.get("updateStrategy")
-        if not isinstance(us, dict):
-            us = spec["updateStrategy"] = {}
-        if not us.get("type"):
-            us["type"] = "RollingUpdate"
-        if us["type"] == "RollingUpdate":
-            ru = us.get("rollingUpdate")
-            if not isinstance(ru, dict):
-                ru = us["rollingUpdate"] = {}
-            ru.setdefault("maxUnavailable", 1)
-            ru.setdefault("maxSurge", 0)
+        default_rolling_update(spec, "updateStrategy", 1, 0)
         spec.setdefault("revisionHistoryLimit", 10)
         default_pod_template(spec.get("template"))
 

@@ -14,6 +14,7 @@ from ..strategy import Strategy, register
 from .apps_common import (
     collision_count_decrement,
     default_pod_template,
+    default_rolling_update,
     immutable,
     int_or_percent_value,
     not_more_than_100_percent,
@@ -73,17 +74,7 @@ class DeploymentStrategy(Strategy):
     def default(self, obj: Obj) -> None:
         spec = spec_of(obj)
         spec.setdefault("replicas", 1)
-        strategy = spec.get("strategy")
-        if not isinstance(strategy, dict):
-            strategy = spec["strategy"] = {}
-        if not strategy.get("type"):
-            strategy["type"] = "RollingUpdate"
-        if strategy["type"] == "RollingUpdate":
-            ru = strategy.get("rollingUpdate")
-            if not isinstance(ru, dict):
-                ru = strategy["rollingUpdate"] = {}
-            ru.setdefault("maxUnavailable", "25%")
-            ru.setdefault("maxSurge", "25%")
+        default_rolling_update(spec, "strategy", "25%", "25%")
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
         default_pod_template(spec.get("template"))

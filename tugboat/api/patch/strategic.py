@@ -31,7 +31,7 @@ from tugboat.api.patch._clean import (
     clean_map,
     put,
 )
-from tugboat.api.patch._util import deep_copy, go_fmt, guard_depth, internal, invalid, json_kind, key
+from tugboat.api.patch._util import deep_copy, go_fmt, go_type, guard_depth, internal, invalid, json_kind, key
 from tugboat.api.patch.merge_patch import merge_patch
 
 Schema = dict[str, Any] | None
@@ -242,19 +242,13 @@ def _find(items: list[Any], merge_key: str, value: Any) -> int:
     return -1
 
 
+_KIND_OF_GO_TYPE = {"map[string]interface {}": "map", "[]interface {}": "slice", "<nil>": "nil"}
+
+
 def _kind(value: Any) -> str:
-    """Go's reflect type of a decoded JSON value, as far as mergeMap compares them."""
-    if isinstance(value, dict):
-        return "map"
-    if isinstance(value, list):
-        return "slice"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return "float64"
-    return "string" if isinstance(value, str) else "nil"
+    """Go's reflect kind of a decoded JSON value, as far as mergeMap compares them."""
+    t = go_type(value)
+    return _KIND_OF_GO_TYPE.get(t, t)
 
 
 def _elements_kind(*lists: list[Any]) -> str:
