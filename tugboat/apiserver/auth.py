@@ -1,11 +1,15 @@
-"""Authentication (x509 client certificates: CN = user, O = groups) and authorization.
+"""Authentication (a chain of authenticators) and the authorizer interface.
 
-The authorizer is an interface so RBAC can replace `AllowAuthenticated` later; anonymous
-requests only reach health and version endpoints (401 elsewhere), like a hardened upstream.
+Authentication is a list of `Authenticator`s tried in order (x509 client certificates: CN =
+user, O = groups; static bearer tokens; bootstrap and service-account tokens plug in the same
+way); the first that recognises the request wins, a request nobody recognises is anonymous.
+The authorizer is an interface so RBAC can replace `AllowAuthenticated`; anonymous requests
+only reach health and version endpoints (401 elsewhere), like a hardened upstream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from tugboat.api.errors import ApiError
@@ -28,13 +32,43 @@ def user_from_peercert(cert: dict[str, Any] | None) -> UserInfo:
     return UserInfo(cn, tuple(orgs) + ("system:authenticated",))
 
 
+class Authenticator(Protocol):
+    async def __call__(self, headers: Mapping[str, str], peercert: dict[str, Any] | None) -> UserInfo | None:
+        """The user the request proves to be, or None when this authenticator does not apply.
+
+        Raise ApiError 401 for a credential this authenticator owns but rejects (expired, revoked)."""
+
+
+class CertAuthenticator:
+    async def __call__(self, headers: Mapping[str, str], peercert: dict[str, Any] | None) -> UserInfo | None:
+        user = user_from_peercert(peercert)
+        return user if user.authenticated else None
+
+
+class StaticTokenAuthenticator:
+    def __init__(self, tokens: dict[str, UserInfo]):
+        self.tokens = tokens
+
+    async def __call__(self, headers: Mapping[str, str], peercert: dict[str, Any] | None) -> UserInfo | None:
+        return user_from_bearer(headers.get("Authorization"), self.tokens)
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, None if there is none."""
+    header = headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 class Authorizer(Protocol):
-    def authorize(self, req: Req) -> None:
+    async def authorize(self, req: Req) -> None:
         """Raise ApiError 403 when `req.user` may not do `req.info`."""
 
 
 class AllowAuthenticated:
-    def authorize(self, req: Req) -> None:
+    async def authorize(self, req: Req) -> None:
         if not req.user.authenticated:
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
@@ -59,7 +93,5 @@ def user_from_bearer(header: str | None, tokens: dict[str, UserInfo]) -> UserInf
     """The user of an `Authorization: Bearer <token>` header, None if absent or unknown."""
     if not header or not tokens:
         return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return tokens.get(token.strip())
+    token = bearer_token({"Authorization": header})
+    return tokens.get(token) if token else None

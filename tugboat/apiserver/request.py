@@ -25,6 +25,8 @@ class UserInfo:
     name: str
     groups: tuple[str, ...] = ()
     uid: str = ""
+    # authentication.k8s.io `extra` (service-account tokens carry the bound pod's name/uid here)
+    extra: Mapping[str, list[str]] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def authenticated(self) -> bool:

@@ -27,7 +27,7 @@ from .admission import SYSTEM_NAMESPACES, NamespaceLifecycle
 from .admission_priority import PriorityAdmission, system_priority_classes
 from .admission_tolerations import DefaultTolerationSeconds
 from .allocators import Allocators
-from .auth import AllowAuthenticated, Authorizer, user_from_bearer, user_from_peercert
+from .auth import AllowAuthenticated, Authenticator, Authorizer, CertAuthenticator, StaticTokenAuthenticator
 from .context import Config, Ctx
 from .crds import CrdManager
 from .decode import read_limited
@@ -55,6 +55,8 @@ class ApiServer:
         self.ctx = Ctx(backend, self.scheme, registry, WatchCache(backend), self.clock, config or Config())
         self.authenticate = authenticate
         self.tokens = tokens or {}
+        # Tried in order; the first that recognises the request decides who it is.
+        self.authenticators: list[Authenticator] = [CertAuthenticator(), StaticTokenAuthenticator(self.tokens)]
         self.authorizer = authorizer or AllowAuthenticated()
         self.allocators = Allocators(registry, self.ctx.config.service_cidr, self.ctx.config.node_port_range)
         self.crds = CrdManager(self.ctx)
@@ -140,28 +142,30 @@ class ApiServer:
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
-    def _user(self, request: web.Request) -> UserInfo:
+    async def _user(self, request: web.Request) -> UserInfo:
         if not self.authenticate:
             return ADMIN
         tr = request.transport
         cert = tr.get_extra_info("peercert") if tr is not None else None
-        if cert:
-            return user_from_peercert(cert)
+        for authn in self.authenticators:
+            user = await authn(request.headers, cert)
+            if user is not None:
+                return user
         # A bearer token that is present but unknown stays anonymous (401 outside health).
-        return user_from_bearer(request.headers.get("Authorization"), self.tokens) or ANONYMOUS
+        return ANONYMOUS
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method
         try:
             info = parse(method, request.path, request.query)
-            req = Req(method, info, request.query, request.headers, b"", self._user(request),
+            req = Req(method, info, request.query, request.headers, b"", await self._user(request),
                       {"dryRun": request.query.getall("dryRun", [])})
             if not info.is_resource:
                 if not req.user.authenticated and (request.path.rstrip("/") or "/") not in nonresource.ANONYMOUS_PATHS:
                     raise errors.unauthorized()
                 resp: Resp | StreamResp | UpgradeResp = nonresource.handle(self.ctx, req)
             else:
-                self.authorizer.authorize(req)
+                await self.authorizer.authorize(req)
                 if method in _BODY_METHODS:
                     req.body = await read_limited(request.content_length, request.content.iter_chunked(65536))
                 resp = await dispatch.handle(self.ctx, req)
