@@ -220,7 +220,7 @@ def tmpl(*containers):
                                           "type": "Utilization", "averageUtilization": 80}}}]},
       "status": {"currentReplicas": 2, "currentMetrics": [
           {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 12}}}]}},
-     ["h", "Deployment/web", "12%/80%", "<unset>", 5, 2, "5m"]),
+     ["h", "Deployment/web", "cpu: 12%/80%", "<unset>", 5, 2, "5m"]),
     ("apps", "ControllerRevision",
      {"metadata": meta("cr", ownerReferences=[{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds",
                                                "controller": True}]), "revision": 2},

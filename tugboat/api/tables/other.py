@@ -141,15 +141,17 @@ def _metric_target(spec: Obj, status: Obj | None, key: str) -> str:
     src, cur = spec.get(key) or {}, (status or {}).get(key)
     target = src.get("target") or {}
     current = (cur or {}).get("current") or {}
+    # resource metrics name the resource (`cpu: 12%/80%`), as upstream's printer does since 1.27
+    prefix = f"{src.get('name', '')}: " if key in ("resource", "containerResource") else ""
     if target.get("averageValue") is not None:
         now_v = current.get("averageValue") if cur is not None and current.get("averageValue") is not None \
             else "<unknown>"
         suffix = " (avg)" if key in ("external", "object") else ""
-        return f"{now_v}/{target['averageValue']}{suffix}"
+        return f"{prefix}{now_v}/{target['averageValue']}{suffix}"
     if key in ("resource", "containerResource"):
         now_v = f"{current['averageUtilization']}%" if current.get("averageUtilization") is not None else "<unknown>"
         tgt = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None else "<auto>"
-        return f"{now_v}/{tgt}"
+        return f"{prefix}{now_v}/{tgt}"
     now_v = str(current.get("value")) if cur is not None and current.get("value") is not None else "<unknown>"
     return f"{now_v}/{target.get('value')}"
 
@@ -198,3 +200,25 @@ def hpa_cells(obj: Obj, now: datetime) -> Cells:
     return [name(obj), f"{ref.get('kind', '')}/{ref.get('name', '')}", hpa_targets(obj),
             "<unset>" if mn is None else str(mn), int(spec.get("maxReplicas") or 0),
             int(dig(obj, "status", "currentReplicas", default=0)), age(obj, now)]
+
+
+@printer("certificates.k8s.io", "CertificateSigningRequest", [
+    NAME, AGE,
+    Column("SignerName", description=D("certificates.v1.CertificateSigningRequestSpec", "signerName")),
+    Column("Requestor", description=D("certificates.v1.CertificateSigningRequestSpec", "request")),
+    Column("RequestedDuration", description=D("certificates.v1.CertificateSigningRequestSpec", "expirationSeconds")),
+    Column("Condition", description=D("certificates.v1.CertificateSigningRequestStatus", "conditions")),
+])
+def csr_cells(obj: Obj, now: datetime) -> Cells:
+    from .util import human_duration
+
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    types = {c.get("type") for c in status.get("conditions") or [] if isinstance(c, dict)}
+    cond = "Denied" if "Denied" in types else "Approved" if "Approved" in types else "Pending"
+    if "Failed" in types:
+        cond += ",Failed"
+    if status.get("certificate"):
+        cond += ",Issued"
+    exp = spec.get("expirationSeconds")
+    return [name(obj), age(obj, now), spec.get("signerName") or "<none>", spec.get("username") or "",
+            human_duration(exp) if isinstance(exp, int) else "<none>", cond]
