@@ -54,6 +54,9 @@ WATCHED: dict[str, ResourceType] = {
     "replicasets": _rt("apps", "v1", "ReplicaSet"),
     "statefulsets": _rt("apps", "v1", "StatefulSet"),
     "poddisruptionbudgets": _rt("policy", "v1", "PodDisruptionBudget"),
+    "persistentvolumeclaims": _rt("", "v1", "PersistentVolumeClaim"),
+    "persistentvolumes": _rt("", "v1", "PersistentVolume"),
+    "storageclasses": _rt("storage.k8s.io", "v1", "StorageClass"),
 }
 EVENT_BUFFER = 1000
 
@@ -121,8 +124,16 @@ class Scheduler:
             on_add=h.on_namespace, on_update=h.on_namespace, on_delete=h.on_namespace_delete)
         self.informers.informer(WATCHED["poddisruptionbudgets"]).add_event_handler(
             on_add=h.on_pdb, on_update=h.on_pdb, on_delete=h.on_pdb)
+        for plural, event in (("persistentvolumeclaims", "PersistentVolumeClaim/All"),
+                              ("persistentvolumes", "PersistentVolume/All"), ("storageclasses", "StorageClass/All")):
+            self._move_on(WATCHED[plural], event)  # the volume plugins' queueing hints
         self.informers.informer(POD).add_event_handler(
             on_add=h.on_pod_add, on_update=h.on_pod_update, on_delete=h.on_pod_delete)
+
+    def _move_on(self, rt: ResourceType, event: str) -> None:
+        def moved(*_objs: Any) -> None:
+            self.queue.move_all(event)
+        self.informers.informer(rt).add_event_handler(on_add=moved, on_update=moved)
 
     async def start(self, sync_timeout: float | None = 60.0) -> None:
         """Start informers, wait for their caches, then schedule in the background."""

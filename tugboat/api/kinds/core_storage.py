@@ -129,6 +129,8 @@ class PersistentVolumeClaimStrategy(Strategy):
         errs = super().validate_update(new, old)
         spec, old_spec = as_dict(new.get("spec")), as_dict(old.get("spec"))
         a, b = _copy(spec), _copy(old_spec)
+        if _class_upgrade_from_nil(new, old):  # retroactive default StorageClass (GA in 1.28)
+            b["storageClassName"] = a["storageClassName"]
         if not old_spec.get("volumeName"):
             b["volumeName"] = a.get("volumeName")
             if b["volumeName"] is None:
@@ -149,6 +151,15 @@ class PersistentVolumeClaimStrategy(Strategy):
         if new_size is not None and old_size is not None and new_size < old_size:
             errs.append(forbidden("spec.resources.requests.storage", "field can not be less than previous value"))
         return errs
+
+
+def _class_upgrade_from_nil(new: Obj, old: Obj) -> bool:
+    """A claim created without any class may get one later (never "" and never changed again)."""
+    ann = "volume.beta.kubernetes.io/storage-class"
+    if ann in (as_dict(as_dict(old.get("metadata")).get("annotations"))):
+        return False
+    return as_dict(old.get("spec")).get("storageClassName") is None and bool(
+        as_dict(new.get("spec")).get("storageClassName"))
 
 
 def _copy(x: Any) -> Any:

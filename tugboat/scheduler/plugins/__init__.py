@@ -12,11 +12,13 @@ from tugboat.scheduler.plugins.preemption import DefaultPreemption
 from tugboat.scheduler.plugins.resources import BalancedAllocation, NodeResourcesFit
 from tugboat.scheduler.plugins.spread import PodTopologySpread
 from tugboat.scheduler.plugins.taints import TaintToleration
+from tugboat.scheduler.plugins.volume_binding import VolumeBinding
+from tugboat.scheduler.plugins.volume_restrictions import VolumeRestrictions
 
 DEFAULT_PLUGINS: list[type[Plugin]] = [
-    NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit,
+    NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, VolumeRestrictions,
     PodTopologySpread, InterPodAffinity, BalancedAllocation, ImageLocality, DefaultPreemption,
-    DefaultBinder,
+    VolumeBinding, DefaultBinder,
 ]
 REGISTRY: dict[str, type[Plugin]] = {p.name: p for p in DEFAULT_PLUGINS}
 
