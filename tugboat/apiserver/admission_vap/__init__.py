@@ -1,0 +1,5 @@
+"""ValidatingAdmissionPolicy (CEL) admission."""
+
+from .plugin import ValidatingAdmissionPolicyPlugin
+
+__all__ = ["ValidatingAdmissionPolicyPlugin"]
