@@ -43,7 +43,20 @@ class Config:
     token_file: str | None = None
     insecure_skip_tls_verify: bool = False
     tls_server_name: str | None = None
+    # Every API server of an HA control plane (`tug agent --server` repeated): on a connection
+    # error the client moves `server` on to the next one (failover()).
+    servers: tuple[str, ...] = ()
     _token_cache: tuple[float, str] | None = None
+
+    def failover(self) -> bool:
+        """Point `server` at the next of `servers`; False when there is no other server."""
+        ring = list(dict.fromkeys(s.rstrip("/") for s in self.servers))
+        if self.server not in ring:
+            ring.insert(0, self.server)
+        if len(ring) < 2:
+            return False
+        self.server = ring[(ring.index(self.server) + 1) % len(ring)]
+        return True
 
     def bearer_token(self) -> str | None:
         """The token to send; a `token_file` is re-read at most once a minute."""

@@ -138,6 +138,8 @@ class Client:
                 )
             except (TimeoutError, aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
                 never_sent = isinstance(e, aiohttp.ClientConnectorError)
+                if self.config.servers and not isinstance(e, TimeoutError) and self.config.failover():
+                    url = self.config.server + path  # HA: this server is gone, try the next one
                 if attempt < self.max_retries and (idempotent or never_sent):
                     await asyncio.sleep(self._backoff(attempt, None))
                     attempt += 1
