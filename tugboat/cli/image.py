@@ -27,11 +27,18 @@ def add_image_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--registry-config", default="", help="registries.yaml (k3s format) for auth and TLS")
     p.add_argument("--insecure", action="store_true", help="speak plain HTTP to the registry")
     p.add_argument("--entrypoint", default=None, help="image ENTRYPOINT (shell words, or a JSON list)")
-    p.add_argument("--cmd", default=None, help="image CMD (shell words, or a JSON list)")
+    # dest: not "cmd", which is the top-level subcommand (`tug image …` would no longer dispatch)
+    p.add_argument("--cmd", dest="image_cmd_words", default=None, help="image CMD (shell words, or a JSON list)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="image environment")
     p.add_argument("--workdir", default="", help="image working directory")
     p.add_argument("--user", default="", help="image user")
     p.add_argument("--chunk-size", type=int, default=0, help="upload in chunks of this many bytes")
+    from tugboat.cli.imagebuild.cli import DEFAULT_REGISTRY, add_parsers
+
+    p.add_argument("--registry", default=DEFAULT_REGISTRY,
+                   help="where Docker Hub names (busybox, x/y) go: the local registry of tug server "
+                        "('' = Docker Hub itself)")
+    add_parsers(isub)
 
 
 def _words(value: str | None) -> list[str] | None:
@@ -58,14 +65,21 @@ async def _push(args: argparse.Namespace) -> str:
         for e in args.env:
             if "=" not in e:
                 raise ValueError(f"--env {e!r}: expected KEY=VALUE")
+        from tugboat.cli.registry import push_target
+
+        args.ref = push_target(args.ref, args.registry)
         return await push_source(client, args.source, args.ref, insecure=args.insecure,
                                  chunk_size=args.chunk_size, entrypoint=_words(args.entrypoint),
-                                 cmd=_words(args.cmd), env=args.env, workdir=args.workdir, user=args.user)
+                                 cmd=_words(args.image_cmd_words), env=args.env, workdir=args.workdir, user=args.user)
     finally:
         await client.close()
 
 
 def cmd_image(args: argparse.Namespace) -> int:
+    if args.image_cmd in ("build", "ls"):
+        from tugboat.cli.imagebuild.cli import cmd_build, cmd_ls
+
+        return cmd_build(args) if args.image_cmd == "build" else cmd_ls(args)
     from tugboat.node.images.base import PullError
     from tugboat.node.images.client import RegistryError
 
