@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := runc containernetworking-plugins iptables iproute2 busybox-static docker-registry etcd-server etcd-client wrk
+DEB_PACKAGES := runc containernetworking-plugins iptables iproute2 busybox-static docker-registry etcd-server etcd-client wrk chromium
 DATA_DIR ?= $(if $(filter 0,$(shell id -u)),/var/lib/tugboat,$(HOME)/.local/share/tugboat)
 
 .PHONY: help setup run test lint bench clean

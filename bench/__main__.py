@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 
-MODULES = ["bench.store_bench", "bench.api_bench", "bench.pod_start_bench", "bench.scheduler_bench", "bench.dns_bench", "bench.proxy_bench", "bench.pod_startup_bench", "bench.cluster_bench"]
+MODULES = ["bench.store_bench", "bench.api_bench", "bench.pod_start_bench", "bench.scheduler_bench", "bench.dns_bench", "bench.proxy_bench", "bench.pod_startup_bench", "bench.cluster_bench", "bench.server_start", "bench.net_throughput", "bench.dashboard", "bench.promise_bench"]
 
 
 def main(argv: list[str]) -> int:

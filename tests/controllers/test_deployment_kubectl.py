@@ -1,8 +1,7 @@
 """End to end: the real kubectl drives a Deployment rollout, history and undo on `tug server`.
 
-Until `tug server` runs the controller manager itself, the test runs it in this process
-(`run_controller_manager` against the server's kubeconfig) and plays the kubelet by
-marking pods Ready through /status.
+`tug server` runs the controller manager (with --no-agent, no node); the test plays the
+kubelet by marking pods Ready through /status.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import pytest
 from tests.e2e.conftest import TugServer, start_server, stop_server
 from tugboat.api.scheme import default_scheme
 from tugboat.client import Client, load_kubeconfig
-from tugboat.controllers.manager import run_controller_manager
 from tugboat.util.clock import rfc3339
 
 pytestmark = pytest.mark.e2e
@@ -67,8 +65,6 @@ async def test_kubectl_rollout_status_history_undo() -> None:
     tasks: list[asyncio.Task[Any]] = []
     client = Client(load_kubeconfig(srv.kubeconfig))
     try:
-        tasks.append(asyncio.create_task(run_controller_manager(srv.kubeconfig,
-                                                                controllers=["deployment", "replicaset"])))
         tasks.append(asyncio.create_task(fake_kubelet(client, "default")))
         await kubectl(srv, "apply", "-f", "-", input=MANIFEST)
         out = await kubectl(srv, "rollout", "status", "deploy/web", "--timeout=60s")

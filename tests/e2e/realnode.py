@@ -148,6 +148,8 @@ class RealNode:
                 # The agent's HTTPS server on loopback and a free port (never a real node's 10250);
                 # extra_agent_args come last, so a test can override any of these.
                 "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1",
+                # several real nodes share the host's routing table: no host-gw routes from them
+                "--flannel-backend", "none",
                 *self.extra_agent_args]
 
     def start_agent(self, timeout: float = 60) -> None:
@@ -375,11 +377,14 @@ async def _force_cleanup(node: RealNode) -> None:
 
 @contextlib.contextmanager
 def real_node(sync_frequency: float = 5.0, agent_args: Sequence[str] = (),
-              own_netns_only: bool = False) -> Iterator[RealNode]:
+              own_netns_only: bool = False, server_args: Sequence[str] = (),
+              scheduler: bool = False) -> Iterator[RealNode]:
     """`sync_frequency`: the agent's periodic pod sync (5 s so ConfigMap updates show quickly;
     upstream's 60 s for benchmarks of the agent at rest). `agent_args`: extra `tug agent` flags
     (e.g. `--cluster-dns 10.96.0.10`). `own_netns_only`: the leftover check ignores network
-    namespaces of sandboxes this node never had (other real nodes running at the same time)."""
+    namespaces of sandboxes this node never had (other real nodes running at the same time).
+    `server_args`: extra `tug server` flags. `scheduler`: run the scheduler too (pods created
+    without spec.nodeName get scheduled, e.g. for WaitForFirstConsumer volumes)."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
@@ -400,7 +405,7 @@ def real_node(sync_frequency: float = 5.0, agent_args: Sequence[str] = (),
                             extra_files={"var/www/index.html": "hello from busybox httpd\n"}))
         (base / "registries.yaml").write_text(
             f'mirrors:\n  docker.io:\n    endpoint: ["http://{reg.host}"]\n')
-        server = start_server(["--disable", "scheduler"])
+        server = start_server([*(() if scheduler else ("--disable", "scheduler")), *server_args])
         tag = secrets.token_hex(3)
         node = RealNode(server=server, registry_host=reg.host, base=base, node_name=f"tug-e2e-{tag}",
                         bridge=f"tgt{tag}", pod_cidr=_free_cidr(), cgroup_root=f"tugboat-e2e-{tag}",

@@ -30,11 +30,12 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
+import yaml
 
 from tests.e2e.conftest import TugServer, free_port
 from tests.e2e.realnode import LoopThread, skip_reason
 from tests.e2e.test_real_services import _proxy_leftovers
-from tugboat.cli.node_components import NodeConfig, remove_workloads
+from tugboat.cli.node_components import NodeConfig, gateway_of, remove_workloads
 from tugboat.node.runtime import _cgroups
 from tugboat.node.runtime.runc_hostcheck import leftovers
 
@@ -102,20 +103,32 @@ def _alive(pids: set[int]) -> list[str]:
     return out
 
 
+CONTAINERFILE = """FROM busybox
+ARG PORT=8080
+ENV PORT=$PORT
+COPY --chmod=755 start.sh /usr/local/bin/
+WORKDIR /www
+EXPOSE $PORT
+CMD ["start.sh"]
+"""
+START_SH = "#!/bin/sh\nhostname > /www/index.html\nexec httpd -f -p \"$PORT\" -h /www\n"
+
+
 def web_deployment() -> dict[str, Any]:
-    script = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"
+    """2 replicas of `web` — the image `tug image build` made from CONTAINERFILE, found through
+    the docker.io mirror that is the server's own registry."""
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                      "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
                          "terminationGracePeriodSeconds": 1, "containers": [{
-                             "name": "httpd", "image": "busybox", "command": ["sh", "-c", script],
+                             "name": "httpd", "image": "web:1",
                              "ports": [{"name": "http", "containerPort": 8080}],
                              "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]}}}}
 
 
+WEB_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}}
 OBJECTS = [web_deployment(),
-           {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}},
            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
             "spec": {"terminationGracePeriodSeconds": 1,
                      "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}]
@@ -145,18 +158,42 @@ def _start(argv: list[str], log: Path, srv_data: Path, port: int, home: Path) ->
     raise RuntimeError(f"tug server not ready in 30 s:\n{log.read_text(errors='replace')}")
 
 
+def _tug(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([sys.executable, "-m", "tugboat.cli.main", *args], capture_output=True, text=True,
+                       cwd=str(REPO), timeout=timeout)
+    assert p.returncode == 0, f"tug {' '.join(args)}: {p.stdout}\n{p.stderr}"
+    return p
+
+
+def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        p = subprocess.run([sys.executable, "-m", "tugboat.cli.main", "server", "--data-dir", str(tmp_path / "d"),
+                            "--port", str(s.getsockname()[1]), "--no-agent"], capture_output=True, text=True,
+                           cwd=str(REPO), timeout=60)
+    assert p.returncode == 1 and "is in use" in p.stderr and "--port" in p.stderr, p.stderr
+    assert not (tmp_path / "d").exists()  # nothing was started or written
+
+
 @pytest.mark.parametrize("flags", [["--no-agent"], ["--disable", "agent,proxy,dns"]])
 def test_control_plane_only(tmp_path: Path, flags: list[str]) -> None:
-    """--no-agent / --disable agent,proxy,dns: the server's only child is `tug components`."""
+    """--no-agent / --disable agent,…: the server's only child is `tug components` (no local
+    node: no local registry either)."""
     port = free_port()
     argv = [sys.executable, "-m", "tugboat.cli.main", "server", "--data-dir", str(tmp_path / "data"),
             "--port", str(port), "--bind-address", "127.0.0.1", *flags]
     (tmp_path / "home").mkdir()
     srv = _start(argv, tmp_path / "server.log", tmp_path / "data", port, tmp_path / "home")
     try:
-        kids = _alive(_descendants(srv.proc.pid))
+        kids = eventually(lambda: _alive(_descendants(srv.proc.pid)), what="the components child")
         assert len(kids) == 1 and " components " in kids[0], kids
         assert srv.kubectl("get", "nodes", "-o", "name").stdout.strip() == ""
+        # no local DNS server: no DNS add-on (the manifests directory is there, for the user's own)
+        assert (srv.data_dir / "server/manifests").is_dir()
+        assert not (srv.data_dir / "server/manifests/dns.yaml").exists()
     finally:
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(30) == 0
@@ -165,7 +202,7 @@ def test_control_plane_only(tmp_path: Path, flags: list[str]) -> None:
 
 @needs_real_node
 def test_tug_server_is_a_single_node_cluster() -> None:
-    from tests.support.registry import push_busybox, running_registry
+    from tests.support.registry import build_busybox_rootfs, push_busybox, running_registry
 
     tag = secrets.token_hex(3)
     base = Path(tempfile.mkdtemp(prefix="tug-one-"))
@@ -192,7 +229,7 @@ def test_tug_server_is_a_single_node_cluster() -> None:
                     # the agent's HTTPS server on loopback, a free port; DNS forwards only to a closed
                     # loopback port (nothing leaves the host)
                     "--agent-arg=--address=127.0.0.1", "--agent-arg=--port=0", "--agent-arg=--node-ip=127.0.0.1",
-                    "--dns-arg=--upstream=127.0.0.1:9"]
+                    "--dns-arg=--upstream=127.0.0.1:9", "--registry-port", "0"]
             t0 = time.monotonic()
             srv = _start(argv, base / "server.log", data, port, home)
             eventually(lambda: _node_ready(srv, cfg.node_name), timeout=60, what="node Ready")
@@ -200,10 +237,30 @@ def test_tug_server_is_a_single_node_cluster() -> None:
             pids = _descendants(srv.proc.pid)
             nodes = srv.kubectl("get", "nodes").stdout
             assert cfg.node_name in nodes and " Ready " in nodes, nodes
-            node = _json(srv, "get", "node", cfg.node_name)
+            node = eventually(lambda: _json(srv, "get", "node", cfg.node_name),
+                              lambda n: (n.get("spec") or {}).get("podCIDR"), what="the node's podCIDR")
             pod_cidr = node["spec"]["podCIDR"]
             assert pod_cidr.startswith(cfg.cluster_cidr.split(".0.0/")[0] + "."), pod_cidr
             eventually(lambda: _json(srv, "-n", "default", "get", "serviceaccount", "default"), what="default SA")
+            # cluster DNS is an add-on manifest: ordinary objects that point at the node's DNS server
+            dns_slice = eventually(lambda: _json(srv, "-n", "kube-system", "get", "endpointslice", "kube-dns"),
+                                   what="the kube-dns EndpointSlice")
+            assert dns_slice["metadata"]["annotations"]["deploy.tugboat.io/source"] == "dns.yaml"
+            assert dns_slice["endpoints"][0]["addresses"] == [gateway_of(pod_cidr)[0]]
+            # the server's own registry: busybox pushed by its Docker Hub name, `web:1` built FROM it
+            local = yaml.safe_load((data / "registry/config.yml").read_text())["http"]["addr"]
+            eventually(lambda: "image registry ready" in (base / "server.log").read_text(), what="registry ready")
+            build_busybox_rootfs(base / "busybox")
+            _tug("image", "push", str(base / "busybox"), "busybox", "--registry", local)
+            (base / "ctx").mkdir()
+            (base / "ctx/Containerfile").write_text(CONTAINERFILE)
+            (base / "ctx/start.sh").write_text(START_SH)
+            out = _tug("image", "build", "-t", "web:1", "--registry", local, str(base / "ctx")).stdout
+            assert f"{local}/library/web:1: pushed sha256:" in out, out
+            listing = _tug("image", "ls", "--registry", local).stdout
+            assert f"{local}/library/web" in listing and f"{local}/library/busybox" in listing, listing
+            # the Service through the manifests directory (auto-deploy), the rest with kubectl
+            (data / "server/manifests/web.yaml").write_text(yaml.safe_dump(WEB_SERVICE))
             srv.kubectl("-n", "default", "create", "-f", "-",
                         input="\n".join(orjson.dumps(o).decode() for o in OBJECTS))
             eventually(lambda: (_json(srv, "-n", "default", "get", "deployment", "web") or {}).get("status", {})
@@ -237,6 +294,8 @@ def test_tug_server_is_a_single_node_cluster() -> None:
             left += _proxy_leftovers()
             assert not left, f"tug server left things on the host after SIGTERM: {left}"
             print(f"node Ready {ready_s:.1f}s after start")
+            for line in ("DNS ready (", "cluster ready in ", f"node {cfg.node_name} Ready ("):
+                assert line in log, log[-3000:]
     finally:
         try:
             if srv is not None and srv.proc.poll() is None:

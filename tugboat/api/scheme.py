@@ -190,13 +190,39 @@ def _builtin() -> list[ResourceType]:
         R("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False, ("sc",)),
         # scheduling.k8s.io/v1
         R("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", False, ("pc",)),
+        # admissionregistration.k8s.io/v1: webhooks and CEL policies (apiserver/admission_webhooks, admission_vap)
+        R("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
+          "mutatingwebhookconfiguration", False, categories=("api-extensions",)),
+        R("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+          "validatingwebhookconfiguration", False, categories=("api-extensions",)),
+        R("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies",
+          "validatingadmissionpolicy", False, categories=("api-extensions",),
+          subresources=(st("ValidatingAdmissionPolicy", "admissionregistration.k8s.io"),)),
+        R("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+          "validatingadmissionpolicybindings", "validatingadmissionpolicybinding", False,
+          categories=("api-extensions",)),
         # apiextensions.k8s.io/v1
         R("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
           "customresourcedefinition", False, ("crd", "crds"), ("api-extensions",),
           (st("CustomResourceDefinition", "apiextensions.k8s.io"),)),
+        # certificates.k8s.io/v1 (node join: bootstrap CSRs, `kubectl certificate approve`)
+        R("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+          "certificatesigningrequest", False, ("csr",),
+          subresources=(Subresource("approval", "CertificateSigningRequest", "certificates.k8s.io", "v1"),
+                        st("CertificateSigningRequest", "certificates.k8s.io"))),
         # authentication.k8s.io/v1: create-only reviews (whoami)
         R("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", False,
           verbs=("create",)),
+        R("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", False, verbs=("create",)),
+        # authorization.k8s.io/v1: create-only access reviews (kubectl auth can-i)
+        R("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+          "selfsubjectaccessreview", False, verbs=("create",)),
+        R("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+          "selfsubjectrulesreview", False, verbs=("create",)),
+        R("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview",
+          False, verbs=("create",)),
+        R("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+          "localsubjectaccessreview", True, verbs=("create",)),
         # metrics.k8s.io/v1beta1 (`kubectl top`): computed from the node agents' stats by
         # apiserver/metrics.py, never stored
         R("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", False, verbs=("get", "list")),

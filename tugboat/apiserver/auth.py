@@ -67,9 +67,17 @@ class Authorizer(Protocol):
         """Raise ApiError 403 when `req.user` may not do `req.info`."""
 
 
+def is_public_cluster_info(req: Req) -> bool:
+    """GET kube-public/configmaps/cluster-info: the CA a joining node reads before it trusts
+    anything (kubeadm binds role kubeadm:bootstrap-signer-clusterinfo to system:anonymous)."""
+    i = req.info
+    return (i.verb == "get" and i.group == "" and i.resource == "configmaps" and i.namespace == "kube-public"
+            and i.name == "cluster-info" and not i.subresource)
+
+
 class AllowAuthenticated:
     async def authorize(self, req: Req) -> None:
-        if not req.user.authenticated:
+        if not req.user.authenticated and not is_public_cluster_info(req):
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
 

@@ -23,6 +23,8 @@ class Config:
     # In-server stand-in for the GC's orphan/foregroundDeletion finalizers (gcfinalizers.py);
     # switch off when the controller manager's garbage collector runs. Read at commit time.
     gc_finalizers: bool = True
+    # Regular expressions of browser origins allowed to call this server (--cors-allowed-origins).
+    cors_allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass

@@ -55,6 +55,11 @@ async def handle(ctx: Ctx, req: Req) -> Resp | StreamResp | UpgradeResp:
             raise _method_not_allowed()
         if rt.group == "authentication.k8s.io" and rt.plural == "selfsubjectreviews":
             return await reviews.self_subject_review(ctx, req, rt)
+        if rt.group == "authorization.k8s.io":
+            return await reviews.access_review(ctx, req, rt, ns)
+        if rt.group == "authentication.k8s.io" and rt.plural == "tokenreviews":
+            from .satoken.tokenrequest import token_review
+            return await token_review(ctx, req, rt)
         return await write.create(ctx, req, rt, ns)
     if verb == "update":
         return await write.update(ctx, req, rt, ns, name)
@@ -72,18 +77,21 @@ async def _subresource(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str,
     if s is None or not name:
         raise not_found_route()
     m = req.method
-    if sub == "status":
+    if sub == "status" or (sub == "approval" and rt.kind == "CertificateSigningRequest"):
         if m in ("GET", "HEAD"):
             return await read.get(ctx, req, rt, ns, name)
         if m == "PUT":
-            return await write.update(ctx, req, rt, ns, name, "status")
+            return await write.update(ctx, req, rt, ns, name, sub)
         if m == "PATCH":
-            return await patch.patch(ctx, req, rt, ns, name, "status")
+            return await patch.patch(ctx, req, rt, ns, name, sub)
         raise _method_not_allowed()
     if sub == "scale":
         return await subresources.scale(ctx, req, rt, ns, name)
     if sub == "binding" and rt.kind == "Pod":
         return await subresources.binding(ctx, req, rt, ns, name)
+    if sub == "token" and rt.kind == "ServiceAccount":
+        from .satoken.tokenrequest import token_request
+        return await token_request(ctx, req, rt, ns, name)
     if sub == "eviction" and rt.kind == "Pod":
         return await subresources.eviction(ctx, req, rt, ns, name)
     if sub == "finalize" and rt.kind == "Namespace":

@@ -121,6 +121,11 @@ def handle(ctx: Ctx, req: Req) -> Resp:
         return discovery(ctx, req, path)
     if path.startswith("/openapi/"):
         return openapi(ctx, req, path)
+    if path in ("/.well-known/openid-configuration", "/openid/v1/jwks"):  # satoken/discovery.py
+        from .satoken.discovery import handle as oidc
+        got = oidc(ctx, path)
+        if got is not None:
+            return got
     if path == "/":
         paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]
         return _json({"paths": paths})

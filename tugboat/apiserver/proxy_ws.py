@@ -30,6 +30,7 @@ from tugboat.api import errors
 from tugboat.api.errors import ApiError
 from tugboat.api.scheme import ResourceType
 
+from .auth_ws import PROTOCOL_PREFIX
 from .context import Ctx
 from .proxy import NodeProxy, agent_base, get_pod, node_proxy, validate_container
 from .request import Req
@@ -46,7 +47,8 @@ class UpgradeResp:
 
 def offered_protocols(req: Req) -> list[str]:
     raw = req.headers.get("Sec-WebSocket-Protocol", "")
-    return [p.strip() for p in raw.split(",") if p.strip()]
+    # the browser's bearer-token subprotocol (auth_ws.py) authenticates to us, never to the node
+    return [p.strip() for p in raw.split(",") if p.strip() and not p.strip().startswith(PROTOCOL_PREFIX)]
 
 
 async def stream(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str, sub: str) -> UpgradeResp:

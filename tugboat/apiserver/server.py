@@ -16,19 +16,31 @@ from typing import Any
 
 from aiohttp import web
 
+from tugboat import dashboard
 from tugboat.api import errors
 from tugboat.api.errors import ApiError
 from tugboat.api.scheme import ResourceType, Scheme, default_scheme
 from tugboat.store.backend import Backend
 from tugboat.util.clock import Clock
 
-from . import dispatch, nonresource
+from . import dispatch, nonresource, watch_ws
 from .admission import SYSTEM_NAMESPACES, NamespaceLifecycle
+from .admission_limitranger import LimitRanger
+from .admission_noderestriction import NodeRestriction
+from .admission_podsecurity import PodSecurityAdmission
 from .admission_priority import PriorityAdmission, system_priority_classes
+from .admission_quota import ResourceQuotaAdmission
+from .admission_storage import StorageAdmission
 from .admission_tolerations import DefaultTolerationSeconds
+from .admission_vap import ValidatingAdmissionPolicyPlugin
+from .admission_webhooks import WebhookAdmission
 from .allocators import Allocators
+from .audit import REQ_KEY, USER_KEY
 from .auth import AllowAuthenticated, Authenticator, Authorizer, CertAuthenticator, StaticTokenAuthenticator
+from .auth_ws import WebSocketProtocolAuthenticator
+from .authn_bootstrap import BootstrapTokenAuthenticator, registry_secret_getter
 from .context import Config, Ctx
+from .cors import cors_middleware, stream_headers
 from .crds import CrdManager
 from .decode import read_limited
 from .gcfinalizers import GcFinalizers
@@ -47,7 +59,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class ApiServer:
     def __init__(self, backend: Backend, *, scheme: Scheme | None = None, clock: Clock | None = None,
                  config: Config | None = None, authenticate: bool = True, authorizer: Authorizer | None = None,
-                 tokens: dict[str, UserInfo] | None = None):
+                 tokens: dict[str, UserInfo] | None = None, authorization_mode: str = "AlwaysAllow"):
         self.backend = backend
         self.scheme = scheme or default_scheme()
         self.clock = clock or Clock()
@@ -57,17 +69,34 @@ class ApiServer:
         self.tokens = tokens or {}
         # Tried in order; the first that recognises the request decides who it is.
         self.authenticators: list[Authenticator] = [CertAuthenticator(), StaticTokenAuthenticator(self.tokens)]
+        self.authenticators.append(WebSocketProtocolAuthenticator(lambda: self.authenticators))  # browsers
+        self.authenticators.append(BootstrapTokenAuthenticator(registry_secret_getter(registry)))  # node join
         self.authorizer = authorizer or AllowAuthenticated()
+        self.authz = _authorization(registry, authorization_mode, self.ctx.extras)  # authz/ (Node,RBAC)
+        if self.authz is not None:
+            self.authorizer = authorizer or self.authz.authorizer
         self.allocators = Allocators(registry, self.ctx.config.service_cidr, self.ctx.config.node_port_range)
         self.crds = CrdManager(self.ctx)
         self.nsfinalizer = NamespaceFinalizer(self.ctx)
         self.gc = GcFinalizers(self.ctx)
         self.ctx.extras.update(crds=self.crds, nsfinalizer=self.nsfinalizer, allocators=self.allocators, ready=False)
         self.default_tolerations = DefaultTolerationSeconds()  # 300 s; set its seconds_* for fast failover
-        registry.admit_hooks += [NamespaceLifecycle(registry), self.default_tolerations, PriorityAdmission(registry),
-                                 self.crds.admit, self.allocators.admit]
+        self.pod_security = PodSecurityAdmission(registry)  # .config: defaults and exemptions
+        from .csr_admission import csr_user_info
+        # Upstream's order: mutating plugins, then validating ones, ResourceQuota last (it charges
+        # usage only for writes every other plugin let through). `tug server` inserts the
+        # ServiceAccount plugin after LimitRanger (admission_serviceaccount.install).
+        registry.admit_hooks += [
+            NamespaceLifecycle(registry), LimitRanger(registry), NodeRestriction(), PriorityAdmission(registry),
+            self.default_tolerations, StorageAdmission(registry), csr_user_info,
+            self.crds.admit, self.allocators.admit,
+            WebhookAdmission(registry, mutating=True),
+            *([self.authz.escalation] if self.authz is not None else []),  # RBAC's own storage check upstream
+            self.pod_security, ValidatingAdmissionPolicyPlugin(registry), WebhookAdmission(registry, mutating=False),
+            ResourceQuotaAdmission(registry)]
         registry.commit_hooks += [self.allocators.committed, self.crds.committed, self._gc_committed]
         self._compactor: Any = None
+        self.audit: Any = None  # audit.AuditLog (--audit-policy-file); set before app()
 
     async def _gc_committed(self, op: str, rt: ResourceType, new: Any, old: Any) -> None:
         if self.ctx.config.gc_finalizers:
@@ -82,6 +111,8 @@ class ApiServer:
         await self.allocators.load()
         await self.crds.load()
         await self._bootstrap()
+        if self.authz is not None:
+            await self.authz.start()
         self.nsfinalizer.start()
         await self.nsfinalizer.requeue_terminating()
         if compact:
@@ -97,6 +128,8 @@ class ApiServer:
         await self.nsfinalizer.stop()
         await self.crds.stop()
         await self.gc.stop()
+        if self.authz is not None:
+            await self.authz.stop()
         await self.ctx.watch.stop()
 
     async def _bootstrap(self) -> None:
@@ -138,11 +171,16 @@ class ApiServer:
 
     # ---- HTTP ------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        middlewares = [self.audit.middleware] if self.audit is not None else []
+        if self.ctx.config.cors_allowed_origins:
+            middlewares.insert(0, cors_middleware(self.ctx.config.cors_allowed_origins))
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=middlewares)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
     async def _user(self, request: web.Request) -> UserInfo:
+        if USER_KEY in request:  # already authenticated by the audit middleware
+            return request[USER_KEY]
         if not self.authenticate:
             return ADMIN
         tr = request.transport
@@ -150,9 +188,15 @@ class ApiServer:
         for authn in self.authenticators:
             user = await authn(request.headers, cert)
             if user is not None:
-                return user
+                return self._impersonate(request, user)
         # A bearer token that is present but unknown stays anonymous (401 outside health).
         return ANONYMOUS
+
+    def _impersonate(self, request: web.Request, user: UserInfo) -> UserInfo:
+        if "Impersonate-User" not in request.headers and "Impersonate-Group" not in request.headers:
+            return user
+        from .authz.impersonation import impersonate
+        return impersonate(request.headers, user, self.authz.authorizer.decide if self.authz else None)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method
@@ -160,10 +204,17 @@ class ApiServer:
             info = parse(method, request.path, request.query)
             req = Req(method, info, request.query, request.headers, b"", await self._user(request),
                       {"dryRun": request.query.getall("dryRun", [])})
-            if not info.is_resource:
+            request[REQ_KEY] = req  # audit.py logs its body
+            resp: Resp | StreamResp | UpgradeResp
+            if dashboard.is_dashboard_path(request.path):  # static page; its API calls carry the user's token
+                a = dashboard.serve(request.path, method, request.headers.get("If-None-Match", ""))
+                resp = Resp(a.status, a.body, a.content_type, a.headers)
+            elif not info.is_resource:
                 if not req.user.authenticated and (request.path.rstrip("/") or "/") not in nonresource.ANONYMOUS_PATHS:
                     raise errors.unauthorized()
-                resp: Resp | StreamResp | UpgradeResp = nonresource.handle(self.ctx, req)
+                if self.authz is not None and req.user.authenticated:
+                    await self.authorizer.authorize(req)
+                resp = nonresource.handle(self.ctx, req)
             else:
                 await self.authorizer.authorize(req)
                 if method in _BODY_METHODS:
@@ -177,6 +228,8 @@ class ApiServer:
             log.exception("internal error on %s %s", method, request.path_qs)
             resp = error_resp(errors.internal(f"{type(e).__name__}: {e}"))
         if isinstance(resp, StreamResp):
+            if watch_ws.wants_ws(request, resp):  # browsers: a watch per WebSocket, not per HTTP connection
+                return await watch_ws.serve(request, resp)
             return await self._stream(request, resp)
         if isinstance(resp, UpgradeResp):  # exec/attach/portforward: proxy_ws.py takes the connection
             return await resp.serve(request)
@@ -188,7 +241,8 @@ class ApiServer:
         return web.Response(status=resp.status, body=body, headers=headers)
 
     async def _stream(self, request: web.Request, resp: StreamResp) -> web.StreamResponse:
-        sr = web.StreamResponse(status=resp.status, headers={"Content-Type": resp.content_type, **resp.headers})
+        sr = web.StreamResponse(status=resp.status, headers={"Content-Type": resp.content_type, **resp.headers,
+                                                             **stream_headers(request, self.ctx.config.cors_allowed_origins)})
         sr.enable_chunked_encoding()
         chunks = resp.chunks
         try:
@@ -206,9 +260,14 @@ class ApiServer:
         return sr
 
 
+TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                 "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+
+
 def tls_context(pki_dir: Path) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)  # TLS 1.2: ECDHE + AEAD only (CIS); TLS 1.3 suites are all AEAD
     ctx.load_cert_chain(str(pki_dir / "server.crt"), str(pki_dir / "server.key"))
     ctx.load_verify_locations(str(pki_dir / "ca.crt"))
     ctx.verify_mode = ssl.CERT_OPTIONAL
@@ -222,3 +281,14 @@ async def serve(server: ApiServer, host: str, port: int, ssl_ctx: ssl.SSLContext
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024, reuse_address=True)
     await site.start()
     return runner
+
+
+def _authorization(registry: Registry, mode: str, extras: dict[str, Any]) -> Any:
+    """Upstream's --authorization-mode: "Node,RBAC" (tug server's default) or "AlwaysAllow"."""
+    modes = tuple(m.strip() for m in mode.split(",") if m.strip() and m.strip() != "AlwaysAllow")
+    if not modes:
+        return None
+    from .authz import Authorization
+    authz = Authorization(registry, modes)
+    extras["authz"] = authz
+    return authz

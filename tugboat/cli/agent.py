@@ -61,7 +61,10 @@ def parse_taints(text: str) -> list[dict[str, str]]:
 
 def add_agent_parser(sub: Any) -> argparse.ArgumentParser:
     a: argparse.ArgumentParser = sub.add_parser("agent", help="run the node agent (or simulated nodes)")
-    a.add_argument("--kubeconfig", required=True)
+    a.add_argument("--kubeconfig", default="", help="credentials to use (default: join with --server/--token)")
+    a.add_argument("--server", action="append", default=[], metavar="URL",
+                   help="API server to join / fail over to (repeat for every server of an HA control plane)")
+    a.add_argument("--token", default="", help="join token K10<ca-hash>::<id>.<secret> (`tug token create`)")
     a.add_argument("--node-name", default="")
     a.add_argument("--data-dir", default=_default_data_dir())
     a.add_argument("--registry-config", default="", help="registries.yaml (k3s format)")
@@ -87,6 +90,15 @@ def add_agent_parser(sub: Any) -> argparse.ArgumentParser:
     a.add_argument("--address", default="0.0.0.0", help="address the agent's HTTPS server listens on")
     a.add_argument("--node-ip", default="", help="the Node's InternalIP, which the API server dials for logs/exec "
                    "(upstream kubelet's --node-ip; default: the host's outbound address)")
+    a.add_argument("--flannel-backend", default="host-gw", choices=["host-gw", "none"],
+                   help="pod routes to other nodes: host-gw (a route per node podCIDR via its InternalIP) or none")
+    a.add_argument("--cluster-cidr", default="", help="the pod network: with host-gw, an unreachable route for it "
+                   "keeps packets for unknown pod subnets on this host")
+    a.add_argument("--enable-network-policy", action="store_true",
+                   help="enforce NetworkPolicies for this node's pods (iptables, TUGBOAT-NETPOL-* chains)")
+    a.add_argument("--network-policy-kubeconfig", default="",
+                   help="credentials for the policy enforcer (it lists namespaces and NetworkPolicies, which a "
+                   "node identity may not; k3s gives kube-router its own identity too); default: the agent's")
     return a
 
 
@@ -144,7 +156,7 @@ async def run_simulated(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
 
 async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
-    from tugboat.client import Client, load_kubeconfig
+    from tugboat.client import Client
     from tugboat.node.agent import NodeAgent
     from tugboat.node.images.service import LocalImageService
     from tugboat.node.network.pod_network import PodNetwork
@@ -153,19 +165,24 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     name = args.node_name or socket.gethostname().lower()
     data = args.data_dir
     os.makedirs(data, exist_ok=True, mode=0o700)
-    config = load_kubeconfig(args.kubeconfig)
+    from tugboat.node.bootstrap import agent_config
+
+    config = await agent_config(args.kubeconfig, args.server, args.token, data, name)  # joins if needed
     client = Client(config, component="tug-agent", qps=args.qps or 50.0, burst=int((args.qps or 50.0) * 2))
     heartbeats = Client(config, component="tug-agent-lease", qps=5.0, burst=10)
     images = LocalImageService(os.path.join(data, "images"), args.registry_config or None)
     cni_dir = os.path.join(data, "cni")
-    network = PodNetwork(args.pod_cidr, conf_dir=cni_dir, bridge=args.bridge) if args.pod_cidr else None
+    # with the cluster CIDR, traffic to other nodes' pods keeps its pod source address (no masquerade)
+    cluster_cidr = args.cluster_cidr or None
+    network = PodNetwork(args.pod_cidr, conf_dir=cni_dir, bridge=args.bridge,
+                         cluster_cidr=cluster_cidr) if args.pod_cidr else None
     runtime = RuncRuntime(images, root_dir=os.path.join(data, "runtime"), network=network,
                           state_dir=args.runtime_state_dir, cgroup_root=args.cgroup_root)
     await runtime.start()
 
     def on_pod_cidr(cidr: str) -> None:
         if runtime.network is None or (not args.pod_cidr and runtime.network.pod_cidr != cidr):
-            runtime.network = PodNetwork(cidr, conf_dir=cni_dir, bridge=args.bridge)
+            runtime.network = PodNetwork(cidr, conf_dir=cni_dir, bridge=args.bridge, cluster_cidr=cluster_cidr)
 
     agent = NodeAgent(client, runtime, node_name=name, data_dir=data, images=images,
                       cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain,
@@ -178,6 +195,19 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     from tugboat.node.server.auth import ssl_context_for_agent
 
     agent.add_service(ImageGC(images))  # every 5 min, 85 % high / 80 % low as the kubelet
+    if args.flannel_backend == "host-gw":
+        from tugboat.node.network.hostgw import HostGateway
+
+        agent.add_service(HostGateway(client, name, cluster_cidr=args.cluster_cidr or None))
+    if args.enable_network_policy:
+        from tugboat.netpol import PolicyEnforcer
+
+        np_client = client
+        if args.network_policy_kubeconfig:
+            from tugboat.client import load_kubeconfig
+
+            np_client = Client(load_kubeconfig(args.network_policy_kubeconfig), component="tug-agent-netpol")
+        agent.add_service(PolicyEnforcer(np_client, name))
     # logs/exec/attach/port-forward/stats for the API server (client certificates only).
     agent.add_service(AgentServer(agent, ssl_context=ssl_context_for_agent(client.config, data, name, [agent.host_ip]),
                                   host=args.address, port=args.port))
@@ -187,6 +217,8 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     await agent.stop()
     await client.close()
     await heartbeats.close()
+    if args.enable_network_policy and args.network_policy_kubeconfig:
+        await np_client.close()
     return 0
 
 
@@ -197,4 +229,10 @@ async def run_agent(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     if args.simulate > 0:
         return await run_simulated(args, stop)
-    return await run_real(args, stop)
+    from tugboat.node.bootstrap import BootstrapError
+
+    try:
+        return await run_real(args, stop)
+    except BootstrapError as e:
+        print(f"tug agent: {e}", flush=True)
+        return 1

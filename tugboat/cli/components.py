@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--controllers", default="*", help="controllers to run, upstream syntax: *,-name")
     c.add_argument("--node-monitor-grace-period", type=float, default=50.0)
     c.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod network the node-IPAM controller splits into podCIDRs")
+    c.add_argument("--horizontal-pod-autoscaler-sync-period", type=float, default=15.0)
+    c.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=float, default=300.0)
     c.add_argument("--kube-api-qps", type=float, default=200.0,
                    help="the controller manager's client rate limit (shared by all controllers)")
     c.add_argument("--kube-api-burst", type=int, default=400)
@@ -39,7 +41,13 @@ def add_parser(sub: Any) -> None:
 
 def controller_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {"node-lifecycle-controller": {"node_monitor_grace_period": args.node_monitor_grace_period},
-            "node-ipam-controller": {"cluster_cidr": args.cluster_cidr}}
+            "node-ipam-controller": {"cluster_cidr": args.cluster_cidr},
+            "root-ca-certificate-publisher-controller": {"root_ca_file": str(Path(args.data_dir) / "tls" / "ca.crt")},
+            "csrsigning": {"cluster_signing_cert_file": str(Path(args.data_dir) / "tls" / "ca.crt"),
+                           "cluster_signing_key_file": str(Path(args.data_dir) / "tls" / "ca.key")},
+            "horizontal-pod-autoscaler-controller": {
+                "sync_period": args.horizontal_pod_autoscaler_sync_period,
+                "downscale_stabilization": args.horizontal_pod_autoscaler_downscale_stabilization}}
 
 
 async def run_components(args: argparse.Namespace) -> int:

@@ -26,9 +26,19 @@ async def run_server(args: argparse.Namespace) -> int:
     from tugboat.apiserver.certs import Pki
     from tugboat.apiserver.context import Config
     from tugboat.apiserver.server import ApiServer, serve, tls_context
+    from tugboat.cli.progress import Progress, preflight
     from tugboat.store import open_backend
 
     t0 = time.monotonic()
+    progress = Progress(t0=t0)
+    disabled = {d.strip() for d in args.disable.split(",") if d.strip()}
+    fatal, warnings = preflight(args.bind_address, args.port,
+                                want_node=not args.no_agent and not {"agent", "proxy", "dns"} <= disabled)
+    if fatal:
+        print(f"tug: {fatal}", file=sys.stderr, flush=True)
+        return 1
+    for w in warnings:
+        progress.say(w)
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     pki = Pki(data)
@@ -36,18 +46,23 @@ async def run_server(args: argparse.Namespace) -> int:
     print(f"tug: certificates in {pki.dir}", flush=True)
     url = args.datastore or f"sqlite://{data / 'state.db'}"
     backend = open_backend(url)
+    if args.encryption_provider_config:  # encryption at rest (apiserver/encryption.py)
+        from tugboat.apiserver.encryption import EncryptingBackend, EncryptionConfig
+
+        backend = EncryptingBackend(backend, EncryptionConfig.load(args.encryption_provider_config))
     await backend.start()
     print(f"tug: datastore {url} open", flush=True)
     host = args.bind_address
     advertise = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    config = Config(external_address=f"{advertise}:{args.port}")
-    disabled = {d.strip() for d in args.disable.split(",") if d.strip()}
+    config = Config(external_address=f"{advertise}:{args.port}",
+                    cors_allowed_origins=tuple(o for arg in args.cors_allowed_origins for o in arg.split(",") if o))
     tokens = {}
     if args.token_auth_file:
         from tugboat.apiserver.auth import load_token_file
 
         tokens = load_token_file(args.token_auth_file)
-    srv = ApiServer(backend, config=config, tokens=tokens)
+    srv = ApiServer(backend, config=config, tokens=tokens, authorization_mode=args.authorization_mode)
+    _security(srv, args, pki)
     from tugboat.apiserver.proxy import EXTRA_KEY, NodeProxy, kubelet_client_context
 
     srv.ctx.extras[EXTRA_KEY] = NodeProxy(kubelet_client_context(pki))  # pods/log|exec|attach → agents
@@ -67,6 +82,14 @@ async def run_server(args: argparse.Namespace) -> int:
         return 1
     server_url = f"https://{advertise}:{args.port}"
     pki.write_kubeconfig(data / "kubeconfig.yaml", server_url)
+    from tugboat.cli.join import setup_server as setup_join
+
+    await setup_join(data, server_url)  # DATA_DIR/token, its bootstrap Secret, kube-public/cluster-info
+    progress.say(f"starting API server … ready ({time.monotonic() - t0:.1f} s)")
+    from tugboat.cli.manifests import ServerDeploy
+    from tugboat.cli.node_components import DNS_VIP
+    from tugboat.cli.registry import start_registry
+
     components = None
     if not {"controller-manager", "scheduler"} <= disabled:
         from tugboat.cli.supervise import Supervisor
@@ -74,7 +97,18 @@ async def run_server(args: argparse.Namespace) -> int:
         components = Supervisor("components", _components_argv(args, pki, data, server_url, disabled),
                                 log_path=data / "components.log")
         components.start()
-    node = _start_node(args, pki, data, server_url, disabled)
+    # the registry serves the local node (it listens on loopback): none without one
+    no_registry = "registry" in disabled or "agent" in disabled or args.no_agent
+    registry, local_reg = (None, None) if no_registry else start_registry(data, args.registry_port, progress.say)
+    from tugboat.cli.node_components import missing_prerequisite
+
+    # the DNS add-on only with a local DNS server to point it at (else it is removed, as --disable dns)
+    local_dns = not (args.no_agent or {"agent", "dns"} & disabled or missing_prerequisite())
+    deploy = ServerDeploy(data, DNS_VIP, disabled if local_dns else disabled | {"dns"})
+    deploy.start()
+    node = _start_node(args, pki, data, server_url, disabled, deploy,
+                       str(local_reg.agent_config) if local_reg else "")
+    ready_task = _report_ready(progress, data, node)
     print(f"tug: ready in {time.monotonic() - t0:.2f}s — https://{advertise}:{args.port} "
           f"(kubeconfig: {data / 'kubeconfig.yaml'})", flush=True)
     stop = asyncio.Event()
@@ -83,16 +117,32 @@ async def run_server(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tug: shutting down", flush=True)
+    ready_task.cancel()
+    await deploy.stop()
     if node is not None:
         await node.stop()
     if components is not None:
         await components.stop()
+    if registry is not None:
+        await registry.stop()
     await srv.stop()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runner.cleanup(), 5)
     await backend.close()
     print("tug: stopped", flush=True)
     return 0
+
+
+def _security(srv: Any, args: argparse.Namespace, pki: Any) -> None:
+    """Service-account tokens + ServiceAccount admission, and the audit log when asked for."""
+    from tugboat.apiserver import admission_serviceaccount, satoken
+
+    satoken.install(srv, args.service_account_key_file or pki.dir / "sa.key")
+    admission_serviceaccount.install(srv.ctx.registry)
+    if args.audit_policy_file and args.audit_log_path:
+        from tugboat.apiserver.audit import AuditLog, Policy
+
+        srv.audit = AuditLog(Policy.load(args.audit_policy_file), args.audit_log_path, srv._user)
 
 
 def _components_argv(args: argparse.Namespace, pki: Any, data: Path, server_url: str, disabled: set[str]) -> list[str]:
@@ -106,26 +156,50 @@ def _components_argv(args: argparse.Namespace, pki: Any, data: Path, server_url:
     return [sys.executable, "-m", "tugboat.cli.main", "components", "--data-dir", str(data),
             "--disable", ",".join(sorted(disabled)), "--controllers", args.controllers,
             "--node-monitor-grace-period", str(args.node_monitor_grace_period), "--cluster-cidr", args.cluster_cidr,
+            "--horizontal-pod-autoscaler-sync-period", str(args.horizontal_pod_autoscaler_sync_period),
+            "--horizontal-pod-autoscaler-downscale-stabilization",
+            str(args.horizontal_pod_autoscaler_downscale_stabilization),
             "--log-level", args.log_level]
 
 
-def _start_node(args: argparse.Namespace, pki: Any, data: Path, server_url: str, disabled: set[str]) -> Any:
+def _report_ready(progress: Any, data: Path, node: Any) -> asyncio.Task[Any]:
+    """Background: "node X Ready", "DNS ready", then the kubeconfig and join token paths."""
+    from tugboat.cli.progress import report_ready
+    from tugboat.client import Client, load_kubeconfig
+
+    async def run() -> None:
+        client = Client(load_kubeconfig(str(data / "kubeconfig.yaml")), component="tug-server")
+        try:
+            dns = None if node is None or {"dns", "agent"} & node.cfg.disabled else (lambda: node.dns_gateway)
+            await report_ready(progress, client, node.cfg.node_name if node is not None and "agent" not in
+                               node.cfg.disabled else "", dns, kubeconfig=data / "kubeconfig.yaml",
+                               token_paths=[data / "server" / "token", data / "token"], stop=asyncio.Event(),
+                               logs=data)
+        finally:
+            await client.close()
+
+    return asyncio.create_task(run(), name="tug-report-ready")
+
+
+def _start_node(args: argparse.Namespace, pki: Any, data: Path, server_url: str, disabled: set[str],
+                deploy: Any = None, registry_config: str = "") -> Any:
     """The local node (agent, proxy, DNS) unless switched off or impossible on this host."""
     from tugboat.cli.node_components import NODE_PARTS, LocalNode, NodeConfig, missing_prerequisite
 
     if args.no_agent or set(NODE_PARTS) <= disabled:
         return None
-    why = missing_prerequisite()
-    if why:
-        print(f"tug: {why}: starting the control plane only (no node agent, proxy or DNS; "
-              f"--no-agent silences this)", flush=True)
-        return None
+    if missing_prerequisite():
+        return None  # run_server's preflight said why
     cfg = NodeConfig(data=data, node_name=args.node_name, cluster_cidr=args.cluster_cidr, bridge=args.bridge,
                      cgroup_root=args.cgroup_root, runtime_state_dir=args.runtime_state_dir,
                      keep_workloads=args.keep_workloads, log_level=args.log_level, agent_args=list(args.agent_arg),
                      proxy_args=list(args.proxy_arg),
-                     dns_args=list(args.dns_arg), disabled=disabled)
-    node = LocalNode(cfg, pki, server_url, data / "kubeconfig.yaml")
+                     dns_args=list(args.dns_arg), disabled=disabled, registry_config=registry_config)
+
+    async def on_gateway(gw: str) -> None:
+        await deploy.dns_gateway(gw, cfg.node_name)
+
+    node = LocalNode(cfg, pki, server_url, data / "kubeconfig.yaml", on_gateway if deploy is not None else None)
     node.start()
     return node
 
@@ -148,9 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bind-address", default="127.0.0.1")
     s.add_argument("--datastore", default="", help="sqlite:///path, etcd://host:port, memory://")
     s.add_argument("--log-level", default="info")
+    s.add_argument("--cors-allowed-origins", action="append", default=[], metavar="REGEX[,REGEX]",
+                   help="browser origins (regular expressions) allowed to call the API, e.g. a dashboard "
+                        "served by another cluster")
     s.add_argument("--token-auth-file", default="", help="static bearer tokens: CSV token,user,uid,\"groups\"")
+    s.add_argument("--encryption-provider-config", default="",
+                   help="EncryptionConfiguration file (apiserver.config.k8s.io/v1): encrypt e.g. secrets at rest")
+    s.add_argument("--audit-policy-file", default="", help="audit Policy (audit.k8s.io/v1); needs --audit-log-path")
+    s.add_argument("--audit-log-path", default="", help="audit events as JSON lines ('-' = stdout); off by default")
+    s.add_argument("--service-account-key-file", default="",
+                   help="RSA key signing service-account tokens (default: DATA_DIR/tls/sa.key, generated)")
+    s.add_argument("--authorization-mode", default="Node,RBAC", help="Node,RBAC (default) or AlwaysAllow")
     s.add_argument("--disable", default="",
-                   help="components to leave out: controller-manager,scheduler,agent,proxy,dns")
+                   help="components to leave out: controller-manager,scheduler,agent,proxy,dns,registry")
+    s.add_argument("--registry-port", type=int, default=5000,
+                   help="the local image registry's port on 127.0.0.1 (0: any free port)")
     s.add_argument("--no-agent", action="store_true", help="control plane only: no node agent, proxy or DNS")
     s.add_argument("--node-name", default="", help="the local node's name (default: the host name)")
     s.add_argument("--cluster-cidr", default="10.244.0.0/16", help="the pod network, split into node podCIDRs")
@@ -167,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--controllers", default="*", help="controllers to run (upstream syntax: *,-name)")
     s.add_argument("--node-monitor-grace-period", type=float, default=50.0,
                    help="seconds without a node heartbeat before the node is NotReady (upstream 50)")
+    s.add_argument("--horizontal-pod-autoscaler-sync-period", type=float, default=15.0,
+                   help="seconds between HPA evaluations (upstream: 15s)")
+    s.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=float, default=300.0,
+                   help="seconds of recommendations an HPA without behavior looks back on before scaling in")
     s.add_argument("--default-toleration-seconds", type=int, default=300,
                    help="tolerationSeconds added to pods for not-ready/unreachable nodes (upstream 300)")
     k = sub.add_parser("kubeconfig", help="print the admin kubeconfig")
@@ -182,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_components_parser(sub)
     add_dns_parser(sub)
     add_proxy_parser(sub)
+    from tugboat.cli.join import add_token_parser
+
+    add_token_parser(sub, _default_data_dir())
     return p
 
 
@@ -189,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "kubeconfig":
         return cmd_kubeconfig(args)
+    if args.cmd == "token":
+        from tugboat.cli.join import cmd_token
+
+        return asyncio.run(cmd_token(args))
     if args.cmd == "image":
         from tugboat.cli.image import cmd_image
 

@@ -27,6 +27,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class NodeConfig:
     proxy_args: list[str] = field(default_factory=list)
     dns_args: list[str] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)
+    registry_config: str = ""  # registries.yaml for the agent (default: DATA_DIR/registries.yaml if present)
 
     def __post_init__(self) -> None:
         self.node_name = self.node_name or socket.gethostname().lower()
@@ -105,8 +107,8 @@ def agent_argv(cfg: NodeConfig, kubeconfig: Path) -> list[str]:
     argv = _tug("agent", "--kubeconfig", str(kubeconfig), "--node-name", cfg.node_name,
                 "--data-dir", str(cfg.agent_dir), "--bridge", cfg.bridge, "--cgroup-root", cfg.cgroup_root,
                 "--runtime-state-dir", cfg.runtime_state_dir, "--cluster-dns", DNS_VIP,
-                "--log-level", cfg.log_level)
-    reg = cfg.data / "registries.yaml"
+                "--cluster-cidr", cfg.cluster_cidr, "--enable-network-policy", "--log-level", cfg.log_level)
+    reg = Path(cfg.registry_config) if cfg.registry_config else cfg.data / "registries.yaml"
     if reg.exists():
         argv += ["--registry-config", str(reg)]
     return argv + cfg.agent_args
@@ -215,8 +217,11 @@ async def remove_workloads(cfg: NodeConfig, pod_cidr: str) -> None:
 class LocalNode:
     """Start/stop the node parts of `tug server` (`start` returns at once; DNS follows the podCIDR)."""
 
-    def __init__(self, cfg: NodeConfig, pki: Any, server_url: str, admin_kubeconfig: Path):
+    def __init__(self, cfg: NodeConfig, pki: Any, server_url: str, admin_kubeconfig: Path,
+                 on_dns_gateway: Callable[[str], Awaitable[None]] | None = None):
         self.cfg = cfg
+        self.on_dns_gateway = on_dns_gateway  # publishes kube-dns (the manifests add-on); else POSTed here
+        self.dns_gateway = ""
         self.pki = pki
         self.server_url = server_url
         self.admin_kubeconfig = admin_kubeconfig
@@ -256,8 +261,12 @@ class LocalNode:
             if "dns" in self.cfg.disabled or "agent" in self.cfg.disabled:
                 return
             gw = await ensure_gateway(self.cfg.bridge, self.pod_cidr)
-            await put_dns_manifests(client, gw, self.cfg.node_name)
+            if self.on_dns_gateway is not None:
+                await self.on_dns_gateway(gw)
+            else:
+                await put_dns_manifests(client, gw, self.cfg.node_name)
             self._child("dns", dns_argv(self.cfg, dns_kubeconfig, gw))
+            self.dns_gateway = gw
             print(f"tug: cluster DNS starting on {gw}:53 (Service kube-system/kube-dns {DNS_VIP})", flush=True)
         except Exception as e:  # noqa: BLE001 - the server keeps running without DNS
             print(f"tug: cluster DNS not started: {e}", flush=True)

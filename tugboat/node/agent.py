@@ -35,6 +35,7 @@ from tugboat.node.podsync import PodRecord, PodSyncer, status_bytes
 from tugboat.node.podworker import PodWorker
 from tugboat.node.probes import ProbeManager
 from tugboat.node.runtime.base import Runtime, SupportsEvents, SupportsRuntimeConfig
+from tugboat.node.sa_token import TokenManager
 from tugboat.node.sources import POD, AgentSources
 from tugboat.node.volumes import VolumeManager
 
@@ -98,6 +99,7 @@ class NodeAgent:
         self.pull_backoff = Backoff(self.clock)
         self.volumes = VolumeManager(data_dir, materialize=not self.simulated if materialize_volumes is None
                                      else materialize_volumes, allocatable=self.allocatable)
+        self.volumes.tokens = TokenManager(client, self.clock)  # pod-bound projected SA tokens
         self.probes = ProbeManager(runtime, self.clock, self.kick, self.recorder.emit)
         self.syncer = PodSyncer(self)
         self.workers: dict[str, PodWorker] = {}
@@ -110,6 +112,9 @@ class NodeAgent:
         self._stopped = asyncio.Event()
         self._pleg_seen: dict[str, str] = {}
         self.services: list[Any] = []  # objects with async start()/stop(), e.g. node.server.AgentServer
+        if self.volumes.materialize:  # local-path volumes live under <data dir>/storage on this node
+            from tugboat.node.volume_localpath import LocalPathVolumes
+            self.services.append(LocalPathVolumes(client, node_name, os.path.join(data_dir, "storage")))
 
     def add_service(self, service: Any) -> None:
         """Run `service` with the agent: started before the Node registers (so the agent server's

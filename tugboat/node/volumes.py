@@ -60,6 +60,8 @@ class VolumeManager:
         self.data_dir = data_dir
         self.materialize = materialize
         self.allocatable = allocatable or {}
+        self._set_up: set[str] = set()  # pods whose volumes were set up (a claim being deleted stays theirs)
+        self.tokens: Any = None  # sa_token.TokenManager: projected serviceAccountToken sources
 
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.data_dir, "pods", uid)
@@ -111,6 +113,9 @@ class VolumeManager:
                 files.update(await self._ref(get, "Secret", ns, s["secret"], name, mode) or {})
             elif "downwardAPI" in s:
                 files.update(self._downward(pod, s["downwardAPI"].get("items") or [], mode))
+            elif "serviceAccountToken" in s and self.tokens is not None:  # sa_token.py: bound, cached
+                files[s["serviceAccountToken"].get("path", "token")] = (
+                    await self.tokens.token(pod, s["serviceAccountToken"]), mode)
             elif "serviceAccountToken" in s:
                 tok = await get("ServiceAccountToken", ns, (pod.get("spec") or {}).get("serviceAccountName") or "default")
                 files[s["serviceAccountToken"].get("path", "token")] = (str((tok or {}).get("token", "")).encode(), mode)
@@ -138,10 +143,15 @@ class VolumeManager:
             elif "hostPath" in vol:
                 paths[name] = self._host_path(vol["hostPath"], name)
             elif "persistentVolumeClaim" in vol:
-                paths[name] = await self._pvc(ns, vol["persistentVolumeClaim"].get("claimName", ""), name, get)
+                paths[name] = await self._pvc(ns, vol["persistentVolumeClaim"].get("claimName", ""), name, get,
+                                              first=uid not in self._set_up)
+            elif "ephemeral" in vol:  # generic ephemeral volume: the claim `<pod>-<volume>` the pod owns
+                paths[name] = await self._pvc(ns, f"{pod['metadata'].get('name', '')}-{name}", name, get, owner=uid,
+                                              first=uid not in self._set_up)
             else:
                 kinds = sorted(k for k in vol if k != "name")
                 raise MountError(f'MountVolume.SetUp failed for volume "{name}" : unsupported volume type {kinds}')
+        self._set_up.add(uid)
         return paths
 
     def _empty_dir(self, path: str, spec: dict[str, Any]) -> None:
@@ -173,16 +183,23 @@ class VolumeManager:
                              f"{path} is not a {typ.lower()}")
         return path
 
-    async def _pvc(self, ns: str, claim: str, vol: str, get: Getter) -> str:
+    async def _pvc(self, ns: str, claim: str, vol: str, get: Getter, owner: str = "", first: bool = True) -> str:
         pvc = await get("PersistentVolumeClaim", ns, claim)
         if pvc is None:
             raise MountError(f'persistentvolumeclaim "{claim}" not found')
+        if (pvc.get("metadata") or {}).get("deletionTimestamp") and first:  # protection waits for mounted users only
+            raise MountError(f'persistentvolumeclaim "{claim}" is being deleted')
+        if owner and not any(r.get("uid") == owner and r.get("controller")
+                             for r in (pvc.get("metadata") or {}).get("ownerReferences") or ()):
+            raise MountError(f"PVC {ns}/{claim} was not created for pod (pod is not owner)")
         pv_name = (pvc.get("spec") or {}).get("volumeName")
         if not pv_name or (pvc.get("status") or {}).get("phase") not in (None, "Bound"):
             raise MountError(f'persistentvolumeclaim "{claim}" is not bound')
         pv = await get("PersistentVolume", "", pv_name)
         spec = (pv or {}).get("spec") or {}
-        path = (spec.get("hostPath") or {}).get("path") or (spec.get("local") or {}).get("path")
+        if (spec.get("hostPath") or {}).get("path"):  # DirectoryOrCreate (local-path) makes the directory
+            return self._host_path(spec["hostPath"], vol)
+        path = (spec.get("local") or {}).get("path")
         if not path:
             raise MountError(f'MountVolume.SetUp failed for volume "{vol}" : persistent volume {pv_name} '
                              "has no hostPath or local path this node can mount")
@@ -204,6 +221,9 @@ class VolumeManager:
         return out
 
     def teardown(self, uid: str) -> None:
+        self._set_up.discard(uid)
+        if self.tokens is not None:
+            self.tokens.forget_pod(uid)
         d = self.pod_dir(uid)
         if not self.materialize or not os.path.isdir(d):
             return

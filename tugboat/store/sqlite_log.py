@@ -36,6 +36,11 @@ def open_db(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:
     """A connection in autocommit mode (we issue BEGIN/COMMIT) with WAL and the given sync level."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
+    # The database holds every Secret: owner-only, like an etcd data dir (CIS 1.1.11). SQLite
+    # gives the -wal/-shm files the database file's mode.
+    if path != ":memory:":
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(path, 0o600)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
