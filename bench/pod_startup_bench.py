@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -76,18 +77,29 @@ def _proc_stats(pid: int) -> tuple[int, float]:
     return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _shims_rss(marker: str) -> tuple[int, int]:
-    total = count = 0
+def _pss(pid: int) -> int:
+    """Proportional set size: shared pages (libpython, libc) divided among their users."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:"))
+
+
+def _shims_rss(marker: str) -> tuple[int, int, int, str]:
+    """(RSS, PSS, count, kind) of the container shims (the C tug-shim or the Python runc_shim.py)."""
+    total = pss = count = 0
+    kinds = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read()
-            if b"runc_shim.py" in cmd and marker.encode() in cmd:
+            kind = "python" if b"runc_shim.py" in cmd else "C" if b"tug-shim" in cmd else ""
+            if kind and marker.encode() in cmd:
                 total += _proc_stats(int(pid))[0]
+                pss += _pss(int(pid))
                 count += 1
+                kinds.add(kind)
         except (OSError, StopIteration):
             continue
-    return total, count
+    return total, pss, count, "+".join(sorted(kinds)) or "no"
 
 
 def _busy_cores() -> tuple[float, float]:
@@ -147,7 +159,7 @@ def measure(node: Any) -> list[Row]:
     rss0, cpu0 = _proc_stats(pid)
     time.sleep(REST_WINDOW)
     rss1, cpu1 = _proc_stats(pid)
-    shim_rss, shims = _shims_rss(str(node.data_dir))
+    shim_rss, shim_pss, shims, kind = _shims_rss(str(node.data_dir))
     cpu_pct = (cpu1 - cpu0) / REST_WINDOW * 100
     ref = f"bare runc run {bare * 1000:.0f} ms"
     note = f"n={len(lat)}" + (f", {missing} never Running" if missing else "")
@@ -162,8 +174,10 @@ def measure(node: Any) -> list[Row]:
         (f"agent RSS at rest, {AT_REST} pods", f"{max(rss0, rss1) / 2**20:.0f}", "MiB", "", "tug agent process"),
         (f"agent CPU at rest, {AT_REST} pods", f"{cpu_pct:.1f}", "% of a core", "",
          f"over {REST_WINDOW:.0f} s, sync frequency {node.sync_frequency:.0f} s, PLEG relist 1 s"),
-        (f"container shims RSS, {shims} containers", f"{shim_rss / 2**20:.0f}", "MiB", "",
-         f"{shim_rss / max(1, shims) / 2**20:.1f} MiB each (python shim per container)"),
+        (f"container shims RSS, {shims} containers", f"{shim_rss / 2**20:.1f}", "MiB", "",
+         f"{shim_rss / max(1, shims) / 2**20:.2f} MiB each ({kind} shim per container)"),
+        (f"container shims PSS, {shims} containers", f"{shim_pss / 2**20:.1f}", "MiB", "",
+         f"{shim_pss / max(1, shims) / 2**20:.2f} MiB each (shared pages split among their users)"),
     ]
 
 
@@ -173,8 +187,12 @@ def run() -> list[Row]:
     reason = skip_reason()
     if reason:
         return [("pod startup (real node)", "-", "s", "", f"skipped: {reason}")]
-    with real_node(sync_frequency=60.0) as node:
-        return measure(node)
+    # own_netns_only: other real-node runs on the host are not ours to judge (or clean up)
+    with real_node(sync_frequency=60.0, own_netns_only=True) as node:
+        rows = measure(node)
+        for row in rows:  # printed as soon as measured: a failing teardown must not lose them
+            print(" | ".join(row), file=sys.stderr)
+        return rows
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ cgroup statistics) behind them. Skipped when not root or runc/CNI are missing.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -226,6 +227,36 @@ def test_exec_it_interactive_shell_reads_keystrokes(node: RealNode, ns: str, she
     assert rc == 7, text
 
 
+# ---- attach (the container's own stdin, kept by its shim) ----
+
+def test_run_i_rm_feeds_piped_input_to_the_container_and_removes_the_pod(node: RealNode, ns: str) -> None:
+    overrides = json.dumps({"apiVersion": "v1", "spec": {"nodeName": node.node_name, "terminationGracePeriodSeconds": 1}})
+    p = node.kubectl("-n", ns, "run", "-i", "--rm", "--restart=Never", "--image=busybox", f"--overrides={overrides}",
+                     "piped", "--", "sh", "-c", "cat; echo done", input="hello\nworld\n", timeout=90)
+    # stdinOnce: cat saw EOF; all of it came over the attach (kubectl falls back to the log, printing it twice)
+    assert p.stdout == 'hello\nworld\ndone\npod "piped" deleted\n', (p.stdout, p.stderr)
+    assert "falling back" not in p.stderr, p.stderr
+    node.wait_gone(ns, "piped")
+
+
+def test_attach_i_to_a_running_cat_reaches_its_stdin_again_and_again(node: RealNode, ns: str) -> None:
+    start(node, ns, "cat", "exec cat", container={"stdin": True})
+    for word in ("ping", "pong"):
+        proc = subprocess.Popen([KUBECTL, "-n", ns, "attach", "-i", "cat"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=kubectl_env(node))
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(word + "\n")
+            proc.stdin.flush()
+            assert read_line(proc) == word + "\n"  # cat echoed it: through the shim and back out of the log
+        finally:
+            proc.kill()
+            proc.wait(5)
+    # not stdinOnce: the sessions ending left the container's stdin open
+    assert running(node.wait_pod(ns, "cat", running, what="still Running"))
+    assert wait_logs(node, ns, "cat", "pong") == "ping\npong\n"
+
+
 # ---- port-forward ----
 
 @pytest.fixture(scope="module")
@@ -299,6 +330,6 @@ def test_top_pod_and_node_show_cgroup_usage(node: RealNode, ns: str) -> None:
         time.sleep(1)
     assert row[:2] == ["burner", "main"], row
     assert 0.005 <= _cores(row[2]) <= 0.2, row  # ~50m of a core (sampled briefly): the quota holds
-    assert 7 < _mib(row[3]) < 64, row
+    assert 6 <= _mib(row[3]) < 64, row  # ~8 MB held (the kernel may have reclaimed a little)
     nrow = node.kubectl("top", "node", node.node_name, "--no-headers").stdout.split()
     assert nrow[0] == node.node_name and _cores(nrow[1]) > 0 and _mib(nrow[3]) > 0, nrow

@@ -40,6 +40,8 @@ from tugboat.node.sources import POD, AgentSources
 from tugboat.node.volumes import VolumeManager
 
 log = logging.getLogger(__name__)
+SHUTDOWN_DRAIN = 15.0  # seconds a stopping agent waits for pods being torn down
+
 _KINDS = {k: default_scheme().by_kind(g, "v1", k) for g, k in (
     ("", "ConfigMap"), ("", "Secret"), ("", "PersistentVolumeClaim"), ("", "PersistentVolume"),
     ("", "ServiceAccount"))}
@@ -160,6 +162,13 @@ class NodeAgent:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A finished (Succeeded/Failed) pod's API object goes away at once when deleted, before we
+        # cleaned up after it: let such tear-downs finish (bounded) so a stop right after a
+        # deletion does not leave its mounts, cgroups and runc containers for the next start.
+        ending = [w.task for w in self.workers.values()
+                  if w.rec.gone or (w.rec.pod.get("metadata") or {}).get("deletionTimestamp")]
+        if ending:
+            await asyncio.wait(ending, timeout=SHUTDOWN_DRAIN)
         for w in list(self.workers.values()):
             await w.stop()
         for uid in list(self.records):

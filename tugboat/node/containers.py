@@ -51,7 +51,7 @@ async def container_config(pod: dict[str, Any], c: dict[str, Any], *, attempt: i
     env = await build_env(pod, c, get, allocatable)
     command, args = command_and_args(c, env)
     check_working_dir(c.get("workingDir", ""))
-    mounts = volumes.mounts(c, volume_paths, env)
+    mounts = volumes.mounts(c, volume_paths, env, pod_uid=(pod.get("metadata") or {}).get("uid", ""))
     res = c.get("resources") or {}
     req, lim = res.get("requests") or {}, res.get("limits") or {}
     labels = {**keys.pod_labels(pod), keys.CONTAINER_NAME: c.get("name", ""),

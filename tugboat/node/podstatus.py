@@ -69,6 +69,9 @@ def container_status(v: PodView, spec: dict[str, Any], is_init: bool, init_pendi
         reason, msg = override or (("PodInitializing", "") if init_pending else ("ContainerCreating", ""))
         out["state"] = {"waiting": {"reason": reason, **({"message": msg} if msg else {})}}
         return out
+    # as the runtime reports them (containerd: the image's first repo tag, its repo digest), e.g.
+    # docker.io/library/busybox:latest and docker.io/library/busybox@sha256:… for `image: busybox`
+    out["image"] = latest.image or out["image"]
     out["imageID"] = latest.image_id
     out["containerID"] = CONTAINER_ID_PREFIX + latest.id
     if latest.state == "running":

@@ -13,6 +13,7 @@ real (`FailedMount`).
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import subprocess
@@ -21,7 +22,9 @@ from typing import Any
 from tugboat.node.atomic_writer import write_atomic
 from tugboat.node.envvars import ConfigError, Getter, expand, field_value, resource_value
 from tugboat.node.runtime.base import Mount
-from tugboat.node.subpath import resolve_subpath
+from tugboat.node.subpath import bind_subpath, resolve_subpath, unmount_subpaths
+
+log = logging.getLogger(__name__)
 
 _PLUGIN = {"emptyDir": "empty-dir", "configMap": "configmap", "secret": "secret", "downwardAPI": "downward-api",
            "projected": "projected"}
@@ -205,16 +208,24 @@ class VolumeManager:
                              "has no hostPath or local path this node can mount")
         return str(path)
 
-    def mounts(self, container: dict[str, Any], paths: dict[str, str], env: dict[str, str]) -> list[Mount]:
+    def mounts(self, container: dict[str, Any], paths: dict[str, str], env: dict[str, str],
+               pod_uid: str = "") -> list[Mount]:
+        """The container's mounts. A subPath (with `pod_uid`) is bind-mounted from an open fd onto
+        <pod dir>/volume-subpaths/<volume>/<container>/<index>, as the kubelet does (subpath.py)."""
         out = []
-        for vm in container.get("volumeMounts") or []:
+        for index, vm in enumerate(container.get("volumeMounts") or []):
             root = paths.get(vm.get("name", ""))
             if root is None:
                 raise ConfigError(f"cannot find volume \"{vm.get('name')}\" to mount into container "
                                   f"\"{container.get('name')}\"")
             sub = vm.get("subPath") or (expand(vm["subPathExpr"], env) if vm.get("subPathExpr") else "")
-            host = resolve_subpath(root, sub) if (sub and self.materialize) else (
-                os.path.join(root, sub) if sub else root)
+            if sub and self.materialize and pod_uid:
+                host = bind_subpath(root, sub, os.path.join(self.pod_dir(pod_uid), "volume-subpaths", vm.get("name", ""),
+                                                            container.get("name", ""), str(index)))
+            elif sub and self.materialize:
+                host = resolve_subpath(root, sub)
+            else:
+                host = os.path.join(root, sub) if sub else root
             prop = {"Bidirectional": "rshared", "HostToContainer": "rslave"}.get(vm.get("mountPropagation", ""),
                                                                                  "private")
             out.append(Mount(vm.get("mountPath", ""), host, bool(vm.get("readOnly")), prop))
@@ -226,6 +237,9 @@ class VolumeManager:
             self.tokens.forget_pod(uid)
         d = self.pod_dir(uid)
         if not self.materialize or not os.path.isdir(d):
+            return
+        if not unmount_subpaths(os.path.join(d, "volume-subpaths")):  # never delete through a bind mount
+            log.warning("pod %s: subPath mounts could not be unmounted; keeping %s", uid, d)
             return
         ed = os.path.join(d, "volumes", "kubernetes.io~empty-dir")
         if os.path.isdir(ed):

@@ -191,7 +191,7 @@ def build_spec(*, config: ContainerConfig, sandbox: SandboxConfig, image: ImageC
     uid, gid, groups = user
     ro_root = bool(sc.get("readOnlyRootFilesystem"))
     process: dict[str, Any] = {
-        "terminal": False,
+        "terminal": bool(config.tty),
         "user": {"uid": uid, "gid": gid, "additionalGids": groups},
         "args": process_args(config, image),
         "env": process_env(config, image, sandbox.hostname or sandbox.name),

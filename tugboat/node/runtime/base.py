@@ -186,3 +186,23 @@ class SupportsExecStream(Protocol):
         """Start `cmd` in the running container with streamed stdio (and a terminal if `tty`,
         `size` = (width, height) from its first moment, so `stty size` never sees 0 0).
         Raises RuntimeError with a message for the user when it cannot start."""
+
+
+class AttachStdin(Protocol):
+    """A running container's own stdin (kubectl attach -i): see runtime.shim_attach."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsAttach(Protocol):
+    async def attach_stdin(self, container_id: str) -> AttachStdin | None:
+        """The stdin of a container created with `stdin: true` (None otherwise). Closing the
+        session leaves stdin open for the next attach unless the container is stdinOnce, whose
+        stdin closes when the first attach closes its stdin or leaves."""

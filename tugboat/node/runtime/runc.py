@@ -26,7 +26,12 @@ from tugboat.node.network.pod_network import PodNetwork
 from tugboat.node.runtime import _cgroups, runc_sandbox, runc_version
 from tugboat.node.runtime.base import ExecStream, SandboxConfig, SandboxStatus
 from tugboat.node.runtime.runc_cmd import Runc
-from tugboat.node.runtime.runc_containers import ContainerCreateError, ContainerOps, default_python
+from tugboat.node.runtime.runc_containers import (
+    ContainerCreateError,
+    ContainerOps,
+    default_python,
+    default_shim,
+)
 from tugboat.node.runtime.runc_state import SandboxRecord, StateStore
 
 __all__ = ["ContainerCreateError", "RuncRuntime"]
@@ -37,7 +42,7 @@ class RuncRuntime(ContainerOps):
 
     def __init__(self, images: ImageService, *, root_dir: str, state_dir: str = "/run/tugboat/runc",
                  network: PodNetwork | None = None, cgroup_root: str = "tugboat", runc: str = "/usr/sbin/runc",
-                 pids_limit: int | None = None, python: str | None = None):
+                 pids_limit: int | None = None, python: str | None = None, shim: str | None = None):
         self.images = images
         self.root_dir = root_dir
         self.state_dir = state_dir
@@ -45,6 +50,7 @@ class RuncRuntime(ContainerOps):
         self.cgroup_root = cgroup_root.strip("/")
         self.pids_limit = pids_limit
         self.python = python or default_python()
+        self.shim = default_shim() if shim is None else shim
         os.makedirs(state_dir, exist_ok=True)
         self.runc = Runc(runc, os.path.join(state_dir, "runc"))
         self.store = StateStore(root_dir)

@@ -20,12 +20,14 @@ import time
 import orjson
 
 from tugboat.node.images.base import ImageService
-from tugboat.node.runtime import _cgroups, _oci, _oci_user, runc_mounts
+from tugboat.node.runtime import _cgroups, _oci, _oci_user, runc_mounts, runc_shim
 from tugboat.node.runtime.base import ContainerConfig, ContainerStatus, ExecResult, SandboxConfig
 from tugboat.node.runtime.runc_cmd import Runc, wait_pid_exit
 from tugboat.node.runtime.runc_state import ContainerRecord, SandboxRecord, StateStore
+from tugboat.node.runtime.shim_attach import ShimAttach
 
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runc_shim.py")
+SHIM_ENV = "TUGBOAT_SHIM"  # path of the C shim, or "python" for the Python one
 KILL_WAIT = 10.0  # seconds to wait for a SIGKILLed container to be reaped
 
 
@@ -40,6 +42,7 @@ class ContainerOps:
     cgroup_root: str
     pids_limit: int | None
     python: str
+    shim: str  # the C shim binary; "" = the Python shim
 
     # ---- create / start ----
     def _cgroups_path(self, sb: SandboxRecord, cid: str) -> str:
@@ -78,7 +81,7 @@ class ContainerOps:
                                    memsw=_cgroups.memsw_available())
             with open(os.path.join(cdir, "config.json"), "wb") as f:
                 f.write(orjson.dumps(spec))
-            init_pid, shim_pid = await self._spawn_shim(rec, cdir)
+            init_pid, shim_pid = await self._spawn_shim(rec, cdir, config)
         except BaseException:
             await self._destroy(rec)
             raise
@@ -87,14 +90,17 @@ class ContainerOps:
         self.store.save_container(rec)
         return cid
 
-    async def _spawn_shim(self, rec: ContainerRecord, cdir: str) -> tuple[int, int]:
+    async def _spawn_shim(self, rec: ContainerRecord, cdir: str, config: ContainerConfig) -> tuple[int, int]:
         oom_file = os.path.join(_cgroups.controller_dir(rec.cgroups_path, "memory"),
                                 "memory.events" if _cgroups.is_v2() else "memory.oom_control")
+        argv = [self.shim] if self.shim else [self.python, "-S", "-E", SHIM]
+        argv += ["--runc", self.runc.binary, "--root", self.runc.root, "--id", rec.id, "--bundle", cdir,
+                 "--dir", cdir, "--log", rec.log_path, "--oom-file", oom_file]
+        argv += [flag for flag, on in (("--stdin", config.stdin), ("--stdin-once", config.stdin and config.stdin_once),
+                                       ("--tty", config.tty)) if on]
         with open(os.path.join(cdir, "shim.log"), "ab") as shim_log:
             proc = await asyncio.create_subprocess_exec(
-                self.python, "-S", "-E", SHIM, "--runc", self.runc.binary, "--root", self.runc.root,
-                "--id", rec.id, "--bundle", cdir, "--dir", cdir, "--log", rec.log_path, "--oom-file", oom_file,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log)
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log)
         assert proc.stdout is not None
         try:
             line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
@@ -102,7 +108,8 @@ class ContainerOps:
             await proc.wait()  # the forked shim lives on; this is the intermediate parent
         word, _, rest = line.partition(" ")
         if word != "ok":
-            raise ContainerCreateError(rest or f"shim failed (see {cdir}/shim.log)")
+            msg = runc_shim.runc_error(os.path.join(cdir, "runc.log"), rest).replace("\n", " ")
+            raise ContainerCreateError(msg or f"shim failed (see {cdir}/shim.log)")
         init_pid, shim_pid = (int(x) for x in rest.split())
         return init_pid, shim_pid
 
@@ -215,6 +222,20 @@ class ContainerOps:
     def container_cgroup(self, container_id: str) -> str:
         return self._rec(container_id).cgroups_path
 
+    async def attach_stdin(self, container_id: str) -> ShimAttach | None:
+        """The running container's stdin (None unless it was created with `stdin: true`)."""
+        rec = self.store.containers.get(container_id)
+        return await ShimAttach.connect(self.store.container_dir(rec.id)) if rec else None
+
 
 def default_python() -> str:
     return sys.executable
+
+
+def default_shim() -> str:
+    """The C shim if built (`make setup` puts it at <venv>/bin/tug-shim), else "" (Python)."""
+    env = os.environ.get(SHIM_ENV)
+    if env is not None:
+        return "" if env in ("", "python") else env
+    path = os.path.join(sys.prefix, "bin", "tug-shim")
+    return path if os.access(path, os.X_OK) else ""

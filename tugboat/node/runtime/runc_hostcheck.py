@@ -44,6 +44,6 @@ def leftovers(*, dirs: list[str], sandbox_ids: list[str], bridge: str, network_n
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "runc_shim.py" in cmd and any(d in cmd for d in dirs):
+        if ("runc_shim.py" in cmd or "tug-shim" in cmd) and any(d in cmd for d in dirs):
             out.append(f"process {pid} {cmd[:120]}")
     return out

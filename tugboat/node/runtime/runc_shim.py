@@ -15,6 +15,14 @@ no import of tugboat), forks once so it is nobody's child, tells the agent on st
 "ok <init pid> <shim pid>" or "err <message>" and then goes quiet. Log lines are the kubelet's CRI format:
 `<RFC3339Nano time> stdout|stderr F|P <content>` (P = partial line split at 16 KiB).
 SIGUSR1 makes it reopen the log file (log rotation by the agent).
+
+With `--stdin` the container's stdin is a pipe the shim keeps (with `--tty`: the terminal
+master runc hands over on a console socket), served on the unix socket `attach.sock` in the
+container's directory so `kubectl attach -i` can write to it. Frames: 1 type byte, 4-byte
+big-endian length, payload — `d` stdin data, `r` terminal size (u16 width, u16 height), `c`
+stdin EOF. `--stdin-once` (upstream's stdinOnce) closes the container's stdin when the first
+attach client closes stdin or leaves. tugshim.c next to this file is the same shim in C
+(≈ 10x less memory); the agent runs this one only when that was not built.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import ctypes
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -31,6 +41,8 @@ import time
 
 MAX_LINE = 16 * 1024  # kubelet/containerd split longer lines into partial (P) records
 PR_SET_CHILD_SUBREAPER = 36
+TIOCSWINSZ = 0x5414
+FRAME_MAX = 65536
 
 
 def rfc3339nano(ns: int) -> str:
@@ -156,13 +168,116 @@ def reap_until(pid: int) -> int:
             return 128 - code if code < 0 else code
 
 
+class Stdin:
+    """The container's stdin, fed by attach clients (one write at a time, under a lock)."""
+
+    def __init__(self, fd: int, tty: bool, once: bool):
+        self.fd, self.tty, self.once = fd, tty, once
+        self.lock = threading.Lock()
+        self.done = False
+
+    def write(self, data: bytes) -> None:
+        with self.lock:
+            if self.done:
+                return
+            try:
+                while data:
+                    data = data[os.write(self.fd, data):]
+            except OSError:  # the container closed its stdin
+                pass
+
+    def close(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            try:
+                if self.tty:
+                    os.write(self.fd, b"\x04")
+                else:
+                    os.close(self.fd)
+            except OSError:
+                pass
+
+    def resize(self, payload: bytes) -> None:
+        if self.tty and len(payload) == 4:
+            width, height = struct.unpack(">HH", payload)
+            fcntl_ioctl(self.fd, TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def serve(self, conn: socket.socket) -> None:
+        try:
+            f = conn.makefile("rb")
+            while True:
+                head = f.read(5)
+                if len(head) < 5:
+                    break
+                kind, n = head[:1], int.from_bytes(head[1:], "big")
+                if n > FRAME_MAX:
+                    break
+                payload = f.read(n)
+                if len(payload) < n:
+                    break
+                if kind == b"d":
+                    self.write(payload)
+                elif kind == b"r":
+                    self.resize(payload)
+                elif kind == b"c" and self.once:
+                    self.close()
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            if self.once:
+                self.close()
+
+    def accept_loop(self, server: socket.socket) -> None:
+        while True:
+            conn, _ = server.accept()
+            if self.done:
+                conn.close()
+                continue
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+
+def fcntl_ioctl(fd: int, request: int, arg: bytes) -> None:
+    import fcntl  # only terminals need it
+
+    fcntl.ioctl(fd, request, arg)
+
+
+def listen_unix(name: str, backlog: int) -> socket.socket:
+    if os.path.lexists(name):
+        os.unlink(name)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(name)
+    os.chmod(name, 0o600)
+    sock.listen(backlog)
+    return sock
+
+
+def receive_terminal(console: socket.socket) -> int:
+    """The terminal master runc sent over the console socket (-1 if it sent none)."""
+    console.setblocking(False)
+    try:
+        conn, _ = console.accept()
+    except OSError:
+        return -1
+    with conn:
+        conn.setblocking(True)
+        _, fds, _, _ = socket.recv_fds(conn, 256, 1)
+    return fds[0] if fds else -1
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
     for name in ("--runc", "--root", "--id", "--bundle", "--dir"):
         p.add_argument(name, required=True)
     p.add_argument("--log", default="")
     p.add_argument("--oom-file", default="")
+    for flag in ("--stdin", "--stdin-once", "--tty"):
+        p.add_argument(flag, action="store_true")
     a = p.parse_args(argv)
+    os.chdir(a.dir)  # sockets are bound by relative name: container dirs are too long for sun_path
 
     # detach: the agent's child exits at once (nothing for it to reap later); the shim
     # lives on in its own session, reparented to init, and survives agent restarts
@@ -173,7 +288,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    with open(os.path.join(a.dir, "shim.pid"), "w") as f:
+    with open("shim.pid", "w") as f:
         f.write(str(os.getpid()))
 
     log = LogWriter(a.log)
@@ -182,29 +297,43 @@ def main(argv: list[str]) -> int:
         log.reopen = True
 
     signal.signal(signal.SIGUSR1, on_usr1)
+    console = listen_unix("console.sock", 1) if a.tty else None
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    runc_log = os.path.join(a.dir, "runc.log")
-    pid_file = os.path.join(a.dir, "init.pid")
-    cmd = [a.runc, "--root", a.root, "--log", runc_log, "--log-format", "json",
-           "create", "--bundle", a.bundle, "--pid-file", pid_file, a.id]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
-    os.close(out_w)
-    os.close(err_w)
-    readers = [threading.Thread(target=pump, args=(fd, s, log), daemon=True)
-               for fd, s in ((out_r, "stdout"), (err_r, "stderr"))]
+    in_r, in_w = os.pipe() if a.stdin and not a.tty else (-1, -1)
+    cmd = [a.runc, "--root", a.root, "--log", "runc.log", "--log-format", "json",
+           "create", "--bundle", a.bundle, "--pid-file", "init.pid",
+           *(["--console-socket", "console.sock"] if a.tty else []), a.id]
+    proc = subprocess.Popen(cmd, stdin=in_r if in_r >= 0 else subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+    for fd in (out_w, err_w, in_r):
+        if fd >= 0:
+            os.close(fd)
+    rc = proc.wait()
+    term = -1
+    if console is not None:
+        term = receive_terminal(console) if rc == 0 else -1
+        console.close()
+        os.unlink("console.sock")
+        rc = rc or (0 if term >= 0 else 254)
+    streams = [(term, "stdout"), (err_r, "stderr")] if term >= 0 else [(out_r, "stdout"), (err_r, "stderr")]
+    if term >= 0:
+        os.close(out_r)
+    readers = [threading.Thread(target=pump, args=(fd, s, log), daemon=True) for fd, s in streams]
     for t in readers:
         t.start()
-    rc = proc.wait()
     if rc != 0:
         for t in readers:
             t.join(2)
-        msg = runc_error(runc_log, f"runc create exited with {rc}").replace("\n", " ")
+        msg = runc_error("runc.log", f"runc create exited with {rc}").replace("\n", " ")
         sys.stdout.write(f"err {msg}\n")
         sys.stdout.flush()
         return 1
-    with open(pid_file) as f:
+    with open("init.pid") as f:
         pid = int(f.read().strip())
+    if a.stdin:
+        stdin = Stdin(os.dup(term) if term >= 0 else in_w, bool(a.tty), bool(a.stdin_once))
+        server = listen_unix("attach.sock", 4)
+        threading.Thread(target=stdin.accept_loop, args=(server,), daemon=True).start()
     sys.stdout.write(f"ok {pid} {os.getpid()}\n")
     sys.stdout.flush()
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -214,8 +343,9 @@ def main(argv: list[str]) -> int:
     oom = oom_killed(a.oom_file) if a.oom_file else False
     for t in readers:  # the pid namespace died with init, so the pipes close promptly
         t.join(5)
-    write_json(os.path.join(a.dir, "exit.json"),
-               {"exit_code": code, "finished_at": finished, "oom_killed": oom})
+    if a.stdin:
+        os.unlink("attach.sock")
+    write_json("exit.json", {"exit_code": code, "finished_at": finished, "oom_killed": oom})
     return 0
 
 

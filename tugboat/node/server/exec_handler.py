@@ -10,9 +10,11 @@ client closing the socket kills the command. With a tty, kubectl sends its termi
 right after connecting: we wait briefly for it (buffering any stdin that comes first) and start
 the command on a terminal of that size, so `stty size` or a full-screen program is right at once.
 
-Attach has no runtime call: the container's stdio belong to its shim, which writes them to the
-CRI log, so attach streams the log from its current end (stdout → 1, stderr → 2) until the
-container exits; stdin is not forwarded (the shim gives containers /dev/null).
+Attach: the container's stdio belong to its shim, which writes the output to the CRI log, so
+attach streams the log from its current end (stdout → 1, stderr → 2) until the container
+exits. A container with `stdin: true` keeps its stdin in the shim: channel 0 goes there,
+resize (4) sets its terminal's size, and the v5 stdin close is passed on (the shim closes a
+stdinOnce container's stdin then, or when this first session leaves).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from aiohttp import WSMessage, WSMsgType, web
 
 from tugboat.node.logs import LogOptions, read_log
-from tugboat.node.runtime.base import ExecStream, SupportsExecStream
+from tugboat.node.runtime.base import AttachStdin, ExecStream, SupportsAttach, SupportsExecStream
 from tugboat.node.server import channels as ch
 from tugboat.node.server.lookup import Target, Unavailable, find_container, log_path
 from tugboat.node.server.util import AGENT, status_response
@@ -227,9 +229,15 @@ async def attach_handler(request: web.Request) -> web.StreamResponse:
         async for chunk in read_log(path, opts, running):
             await s.send(channel, chunk)
 
+    rt = agent.runtime
+    stdin: AttachStdin | None = None
+    if s.stdin and isinstance(rt, SupportsAttach):
+        stdin = await rt.attach_stdin(st.id)
+
     async def drain_client() -> None:
-        async for _ in s.ws:
-            pass
+        async for msg in s.ws:
+            if stdin is not None:
+                await _to_stdin(s, stdin, msg)
 
     tasks = [asyncio.get_running_loop().create_task(c) for c in
              (follow("stdout", ch.STDOUT), follow("stderr", ch.STDERR))]
@@ -238,10 +246,31 @@ async def attach_handler(request: web.Request) -> web.StreamResponse:
         pending: set[asyncio.Task[None]] = {*tasks, client}
         while not client.done() and not all(t.done() for t in tasks):
             _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        if not client.done():
-            await s.finish(ch.success())
+        client_left = client.done()
     finally:
         for task in (*tasks, client):
             task.cancel()
         await asyncio.gather(*tasks, client, return_exceptions=True)
+        if stdin is not None:
+            await stdin.close()
+    if not client_left:  # the container ended: no reader may be waiting on the socket when we close it
+        await s.finish(ch.success())
     return s.ws
+
+
+async def _to_stdin(s: _Session, stdin: AttachStdin, msg: WSMessage) -> None:
+    if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+        return
+    frame = s.framing.decode(msg.data)
+    if frame is None:
+        return
+    channel, payload = frame
+    try:
+        if channel == ch.STDIN:
+            await stdin.write(payload)
+        elif channel == ch.RESIZE and (size := ch.parse_resize(payload)) is not None:
+            await stdin.resize(*size)
+        elif channel == ch.CLOSE and s.framing.has_close and payload[:1] == b"\x00":
+            await stdin.close_stdin()
+    except (ConnectionError, OSError) as e:  # the container exited: its output tells the rest
+        log.debug("attach stdin ended: %s", e)
