@@ -2,8 +2,9 @@
 
 `tug server` runs the API server in its process and starts this one beside it, so the API
 server and the controllers use both cores. Each component connects with its own client
-certificate (its own identity for RBAC later) through the kubeconfigs `tug server` writes in
-the data dir. The scheduler and the node agent join here as they land.
+certificate through the kubeconfigs `tug server` writes in the data dir; inside the controller
+manager each controller then runs as its own service account (`--use-service-account-credentials`).
+The scheduler and the node agent join here as they land.
 """
 
 from __future__ import annotations
@@ -21,7 +22,19 @@ log = logging.getLogger("tug.components")
 IDENTITIES = {
     "controller-manager": ("controller-manager", "system:kube-controller-manager", None),
     "scheduler": ("scheduler", "system:kube-scheduler", None),
+    # only for --use-service-account-credentials=false: the manager's identity plus the group
+    # bound to the union of every controller's permissions (system:tugboat:controller-manager)
+    "controller-manager-shared": ("controller-manager-shared", "system:kube-controller-manager",
+                                  "system:tugboat:controller-manager-shared"),
 }
+
+
+def _bool(v: str) -> bool:
+    if v.lower() in ("true", "1", "yes"):
+        return True
+    if v.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
 
 def add_parser(sub: Any) -> None:
@@ -36,6 +49,9 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--kube-api-qps", type=float, default=200.0,
                    help="the controller manager's client rate limit (shared by all controllers)")
     c.add_argument("--kube-api-burst", type=int, default=400)
+    c.add_argument("--use-service-account-credentials", type=_bool, nargs="?", const=True, default=True,
+                   help="run each controller as its own service account kube-system/<name> (default true); "
+                        "false: all controllers share the manager's identity with the union role")
     c.add_argument("--log-level", default="info")
 
 
@@ -57,10 +73,12 @@ async def run_components(args: argparse.Namespace) -> int:
     if "controller-manager" not in disabled:
         from tugboat.controllers.manager import run_controller_manager
 
+        sa_creds = getattr(args, "use_service_account_credentials", True)
+        kubeconfig = data / ("controller-manager.kubeconfig" if sa_creds else "controller-manager-shared.kubeconfig")
         tasks.append(asyncio.create_task(run_controller_manager(
-            data / "controller-manager.kubeconfig", controllers=args.controllers.split(","),
+            kubeconfig, controllers=args.controllers.split(","),
             leader_elect=True, options=controller_options(args), qps=args.kube_api_qps,
-            burst=args.kube_api_burst), name="controller-manager"))
+            burst=args.kube_api_burst, use_service_account_credentials=sa_creds), name="controller-manager"))
     if "scheduler" not in disabled:
         try:
             from tugboat.scheduler.run import run_scheduler

@@ -7,6 +7,11 @@ one that is off by default). With leader election (Lease kube-system/kube-contro
 several managers can run and only the lease holder acts; a manager that loses the lease
 stops its controllers before anyone else can take over (the elector's renew deadline is
 shorter than the lease), then competes again with freshly built controllers and caches.
+
+With `service_account_clients` (upstream's `--use-service-account-credentials`, what `tug
+components` does by default) each controller's `ctx.client` — and its event recorders — are
+authenticated as its own service account kube-system/<sa> (_sa_clients.py); the informers and
+the leader election stay on the manager's own client.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import uuid
 from typing import Any
 
 from tugboat.client import Client, InformerFactory, LeaderElectionConfig, LeaderElector, load_kubeconfig
+from tugboat.controllers._sa_clients import SERVICE_ACCOUNTS, ServiceAccountClients
 from tugboat.controllers.base import BaseController, ControllerContext, registered
 
 log = logging.getLogger(__name__)
@@ -59,8 +65,11 @@ def select_controllers(enabled: list[str] | None) -> list[str]:
 class ControllerManager:
     def __init__(self, ctx: ControllerContext, enabled: list[str] | None = None, *, leader_elect: bool = False,
                  identity: str | None = None, lease_duration: float = 15.0, renew_deadline: float = 10.0,
-                 retry_period: float = 2.0, sync_timeout: float = 60.0):
+                 retry_period: float = 2.0, sync_timeout: float = 60.0,
+                 service_account_clients: ServiceAccountClients | None = None):
         self.ctx = ctx
+        self.sa_clients = service_account_clients
+        self._contexts: list[ControllerContext] = []
         self.names = select_controllers(enabled)
         self.leader_elect = leader_elect
         self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
@@ -81,7 +90,7 @@ class ControllerManager:
             self.ctx = dataclasses.replace(self.ctx, informers=InformerFactory(self.ctx.client))
         self._terms += 1
         reg = registered()
-        self.controllers = {n: reg[n](self.ctx) for n in self.names}
+        self.controllers = {n: reg[n](await self._context_for(n)) for n in self.names}
         for c in self.controllers.values():
             c.setup()
         self.ctx.informers.start()
@@ -91,6 +100,18 @@ class ControllerManager:
         self._tasks = [asyncio.create_task(c.run(), name=f"controller-{n}") for n, c in self.controllers.items()]
         self.running.set()
         log.info("controller manager: started %s", ", ".join(self.controllers))
+
+    async def _context_for(self, name: str) -> ControllerContext:
+        """The context a controller gets: the shared one, or one whose client is its service account."""
+        sa = SERVICE_ACCOUNTS.get(name)
+        if self.sa_clients is None:
+            return self.ctx
+        if sa is None:
+            log.warning("controller %s has no service account: it runs with the manager's credentials", name)
+            return self.ctx
+        ctx = dataclasses.replace(self.ctx, client=await self.sa_clients.client_for(sa), _recorders={})
+        self._contexts.append(ctx)
+        return ctx
 
     async def stop(self) -> None:
         """Stop the controllers' workers and the informers (idempotent)."""
@@ -108,8 +129,10 @@ class ControllerManager:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.ctx.informers.stop()
-        for rec in list(self.ctx._recorders.values()):
-            await rec.flush()
+        for ctx in (self.ctx, *self._contexts):
+            for rec in list(ctx._recorders.values()):
+                await rec.flush()
+        self._contexts = []
 
     async def _lead(self) -> None:
         await self.start()
@@ -147,17 +170,23 @@ class ControllerManager:
 
 async def run_controller_manager(kubeconfig_path: str | os.PathLike[str], *, controllers: list[str] | None = None,
                                  leader_elect: bool = True, options: dict[str, dict[str, Any]] | None = None,
-                                 qps: float = 200.0, burst: int = 400, **manager_opts: Any) -> None:
+                                 qps: float = 200.0, burst: int = 400, use_service_account_credentials: bool = True,
+                                 **manager_opts: Any) -> None:
     """`tug controller-manager`: run until cancelled. `options` go to ControllerContext.options.
 
-    All controllers share one client, where upstream gives each controller its own (20 qps,
-    burst 30 each): the shared default of 200/400 is about ten busy controllers' worth, so a
-    ReplicaSet creating pods is not throttled by the events it records."""
+    With service-account credentials each controller gets its own client (upstream: 20 qps,
+    burst 30 each; here `qps`/`burst` each, so a ReplicaSet creating pods is not throttled by the
+    events it records). Without, all controllers share the manager's client and identity, which
+    then needs the union of their permissions (`system:tugboat:controller-manager`)."""
     client = Client(load_kubeconfig(kubeconfig_path), component="kube-controller-manager", qps=qps, burst=burst)
     ctx = ControllerContext(client, InformerFactory(client), options=options or {})
-    mgr = ControllerManager(ctx, controllers, leader_elect=leader_elect, **manager_opts)
+    sa_clients = ServiceAccountClients(client, qps=qps, burst=burst) if use_service_account_credentials else None
+    mgr = ControllerManager(ctx, controllers, leader_elect=leader_elect, service_account_clients=sa_clients,
+                            **manager_opts)
     try:
         await mgr.run()
     finally:
         await mgr.stop()
+        if sa_clients is not None:
+            await sa_clients.close()
         await client.close()

@@ -56,11 +56,16 @@ def _subject(kind: str, name: str) -> Obj:
 
 
 def roles() -> list[Obj]:
-    return [{"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {**_meta(name), "namespace": ns},
-             "rules": [dict(x) for x in rules]} for ns, name, rules in _ROLES]
+    from .bootstrap_controller_roles import token_creator_role
+    out: list[Obj] = [{"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {**_meta(name), "namespace": ns},
+                       "rules": [dict(x) for x in rules]} for ns, name, rules in _ROLES]
+    return [token_creator_role(), *out]
 
 
 def role_bindings() -> list[Obj]:
-    return [{"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {**_meta(name), "namespace": ns},
-             "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": role},
-             "subjects": [_subject(k, n) for k, n in subjects]} for ns, name, role, subjects in _BINDINGS]
+    from .bootstrap_controller_roles import token_creator_binding
+    out: list[Obj] = [{"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding",
+                       "metadata": {**_meta(name), "namespace": ns},
+                       "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": role},
+                       "subjects": [_subject(k, n) for k, n in subjects]} for ns, name, role, subjects in _BINDINGS]
+    return [token_creator_binding(), *out]

@@ -5,10 +5,12 @@ carries `kubernetes.io/bootstrapping: rbac-defaults` and the
 `rbac.authorization.kubernetes.io/autoupdate: "true"` annotation; reconcile.py re-applies them
 at every start unless a user set that annotation to "false" (upstream's rbac/bootstrap-roles).
 
-Tugboat additions (no upstream equivalent, named `system:tugboat:*`): upstream's controller
-manager runs each controller under its own service account (`system:controller:*` roles);
-Tugboat's runs all controllers under the one `system:kube-controller-manager` identity, so that
-identity also gets the union of what its controllers do; the scheduler, the proxy's ServiceLB
+Tugboat additions (no upstream equivalent, named `system:tugboat:*`): the controllers run as
+their own service accounts with upstream's `system:controller:*` roles
+(bootstrap_controller_roles.py); the union of what they do, `system:tugboat:controller-manager`,
+is bound only to the group of the opt-out credential (`--use-service-account-credentials=false`),
+and the manager's identity may mint tokens only for the controllers' service accounts (so
+upstream's unrestricted `create serviceaccounts/token` is left out of its role); the scheduler, the proxy's ServiceLB
 and the agents' local-path half get the few extra permissions Tugboat's versions need, and the
 cluster DNS identity `system:tug-dns` is bound to kubeadm's CoreDNS role `system:coredns`.
 Joining nodes get kubeadm's TLS-bootstrap bindings (`kubeadm:kubelet-bootstrap`, ...), and
@@ -145,7 +147,7 @@ _ROLES: list[tuple[str, list[Obj], dict[str, str], str | None]] = [
         r("create", "core", "secrets serviceaccounts"), r("delete", "core", "secrets"),
         r("get", "core", "configmaps namespaces secrets serviceaccounts"), r("update", "core", "secrets serviceaccounts"),
         r("create", "authentication.k8s.io", "tokenreviews"), r("create", "authorization.k8s.io", "subjectaccessreviews"),
-        r("list watch", "*", "*"), r("create", "core", "serviceaccounts/token")], {}, None),
+        r("list watch", "*", "*")], {}, None),  # serviceaccounts/token: bootstrap_controller_roles.py
     ("system:kube-dns", [r("list watch", "core", "endpoints services")], {}, None),
     ("system:kube-scheduler", [
         EVENTS, *_LEADER, r("get update", "coordination.k8s.io", "leases", "kube-scheduler"),
@@ -177,7 +179,7 @@ _ROLES: list[tuple[str, list[Obj], dict[str, str], str | None]] = [
     ("system:volume-scheduler", [r("get list patch update watch", "core", "persistentvolumes"),
                                  r(RO, "storage.k8s.io", "storageclasses"),
                                  r("get list patch update watch", "core", "persistentvolumeclaims")], {}, None),
-    # Tugboat: every controller runs as system:kube-controller-manager (see the module docstring).
+    # Tugboat: the union of every controller's permissions, for the opt-out shared credential.
     ("system:tugboat:controller-manager", [
         r("get list watch patch update delete deletecollection", "*", "*"),
         r("create", "core", "pods events endpoints serviceaccounts secrets configmaps persistentvolumes "
@@ -226,7 +228,7 @@ _BINDINGS: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("Group", "system:serviceaccounts")]),
     ("system:volume-scheduler", "system:volume-scheduler", [("User", "system:kube-scheduler")]),
     ("system:tugboat:controller-manager", "system:tugboat:controller-manager",
-     [("User", "system:kube-controller-manager")]),
+     [("Group", "system:tugboat:controller-manager-shared")]),
     ("system:tugboat:scheduler", "system:tugboat:scheduler", [("User", "system:kube-scheduler")]),
     ("system:tugboat:servicelb", "system:tugboat:servicelb", [("User", "system:kube-proxy")]),
     ("system:tugboat:local-path-node", "system:tugboat:local-path-node", [("Group", "system:nodes")]),
@@ -236,6 +238,8 @@ _BINDINGS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", [("Group", "system:bootstrappers")]),
     ("kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
      [("Group", "system:bootstrappers")]),
+    # the API server's client identity towards the node agents (proxied logs/exec/port-forward/stats)
+    ("kubeadm:apiserver-kubelet-client", "system:kubelet-api-admin", [("User", "kube-apiserver-kubelet-client")]),
     ("kubeadm:node-autoapprove-certificate-rotation",
      "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [("Group", "system:nodes")]),
 ]
@@ -247,7 +251,8 @@ def _meta(name: str, labels: dict[str, str] | None = None) -> Obj:
 
 
 def cluster_roles() -> list[Obj]:
-    out = []
+    from .bootstrap_controller_roles import controller_cluster_roles
+    out = controller_cluster_roles()
     for name, rules, labels, agg in _ROLES:
         role: Obj = {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": _meta(name, labels),
                      "rules": [dict(x) for x in rules]}
@@ -265,7 +270,8 @@ def _subject(kind: str, name: str) -> Obj:
 
 
 def cluster_role_bindings() -> list[Obj]:
-    out = []
+    from .bootstrap_controller_roles import controller_cluster_role_bindings
+    out = controller_cluster_role_bindings()
     for name, role, subjects in _BINDINGS:
         b: Obj = {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": _meta(name),
                   "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role}}

@@ -21,10 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tugboat.node.server.auth import authorize
+from tugboat.node.server.auth import AUTH, authorize
 from tugboat.node.server.exec_handler import attach_handler, exec_handler
 from tugboat.node.server.logs_handler import container_logs
 from tugboat.node.server.util import AGENT
+from tugboat.node.server.webhook import WebhookAuth
 
 log = logging.getLogger(__name__)
 EXTENSIONS = ("tugboat.node.server.portforward", "tugboat.node.server.stats")
@@ -38,6 +39,7 @@ async def _healthz(_: web.Request) -> web.Response:
 def build_app(agent: Any) -> web.Application:
     app = web.Application(middlewares=[authorize], client_max_size=1024 * 1024)
     app[AGENT] = agent
+    app[AUTH] = WebhookAuth(getattr(agent, "client", None))  # TokenReview/SubjectAccessReview via the API
     r = app.router
     r.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
     for path, handler in (("exec", exec_handler), ("attach", attach_handler)):

@@ -1,12 +1,19 @@
-"""Who may talk to the agent's server: TLS with a client certificate from the cluster CA.
+"""Who may talk to the agent's server, and what they may do there (the kubelet's :10250 auth).
 
-Like a kubelet with `--client-ca-file` and anonymous auth off: the TLS handshake fails
-without a client certificate signed by the cluster CA (the CA the agent already trusts for
-the API server — its kubeconfig's `certificate-authority-data`), and a verified certificate is
-then authorized by identity: the API server's kubelet-client user (`kube-apiserver-kubelet-client`,
-what the API server presents) or anyone in `system:masters`. Other cluster identities (another
-node, a controller) get 403 — upstream would ask the API server with a SubjectAccessReview for
-`nodes/proxy`; we allow the fixed set instead.
+Like a kubelet with `--client-ca-file`, `--anonymous-auth=false`,
+`--authentication-token-webhook` and `--authorization-mode=Webhook`:
+- a caller proves who it is with a client certificate signed by the cluster CA (the CA the
+  agent already trusts for the API server — its kubeconfig's `certificate-authority-data`;
+  CN = user, O = groups) or with a bearer token (header, or the WebSocket
+  `base64url.bearer.authorization.k8s.io.` subprotocol), which the API server checks in a
+  TokenReview; neither → 401;
+- then every request is authorized by the API server with a SubjectAccessReview: verb from the
+  HTTP method, resource `nodes`, name = this node, subresource from the path exactly as the
+  kubelet maps it (`/stats` → stats, `/metrics` → metrics, `/logs` → log, `/checkpoint` →
+  checkpoint, everything else — exec, attach, portforward, run, containerLogs — proxy); deny → 403.
+The API server's own identity (`kube-apiserver-kubelet-client`) passes through RBAC like anyone
+else: kubeadm's `kubeadm:apiserver-kubelet-client` binding gives it `system:kubelet-api-admin`.
+Reviews are cached (webhook.py).
 
 The serving certificate is self-signed and kept in DATA_DIR/pki (kubelet's default when no
 `--tls-cert-file` is given); the API server does not verify it unless given a CA for it, as
@@ -15,8 +22,10 @@ upstream's apiserver without `--kubelet-certificate-authority`.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
+import logging
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -28,10 +37,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tugboat.node.server.util import status_response
+from tugboat.node.server.util import AGENT, status_response
+from tugboat.node.server.webhook import Caller, ReviewError, WebhookAuth
 
-ALLOWED_USERS = frozenset({"kube-apiserver-kubelet-client", "system:kube-apiserver"})
-ALLOWED_GROUPS = frozenset({"system:masters"})
+log = logging.getLogger(__name__)
+AUTH: web.AppKey[WebhookAuth] = web.AppKey("tugboat.agent.auth", WebhookAuth)
+WS_TOKEN_PREFIX = "base64url.bearer.authorization.k8s.io."
+_VERBS = {"POST": "create", "GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_SUBRESOURCES = (("/stats", "stats"), ("/metrics", "metrics"), ("/logs", "log"), ("/checkpoint", "checkpoint"))
 
 
 def ensure_serving_cert(pki_dir: str, node_name: str, ips: list[str]) -> tuple[str, str]:
@@ -63,9 +76,12 @@ def ensure_serving_cert(pki_dir: str, node_name: str, ips: list[str]) -> tuple[s
 
 def server_ssl_context(cert_file: str, key_file: str, *, client_ca_pem: bytes | None = None,
                        client_ca_file: str | None = None) -> ssl.SSLContext:
-    """TLS server context that requires a client certificate from the given CA."""
+    """TLS server context that verifies client certificates against the given CA.
+
+    A certificate is optional at the TLS layer (bearer tokens are the other way in); one that
+    is presented must chain to the CA, and a caller with neither gets 401 (see `authorize`)."""
     if not client_ca_pem and not client_ca_file:
-        raise ValueError("the agent server needs a client CA: it never serves anonymous clients")
+        raise ValueError("the agent server needs a client CA to verify client certificates")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert_file, key_file)
@@ -73,7 +89,7 @@ def server_ssl_context(cert_file: str, key_file: str, *, client_ca_pem: bytes | 
         ctx.load_verify_locations(cadata=client_ca_pem.decode())
     if client_ca_file:
         ctx.load_verify_locations(cafile=client_ca_file)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 
@@ -85,32 +101,83 @@ def ssl_context_for_agent(client_config: Any, data_dir: str, node_name: str, ips
                               client_ca_file=getattr(client_config, "ca_file", None))
 
 
-def peer_identity(request: web.Request) -> tuple[str, set[str]] | None:
-    """(CN, {O…}) of the verified client certificate, None without one."""
+def peer_identity(request: web.Request) -> tuple[str, list[str]] | None:
+    """(CN, [O…]) of the verified client certificate, None without one."""
     tr = request.transport
     cert = tr.get_extra_info("peercert") if tr is not None else None
     if not cert:
         return None
-    cn, orgs = "", set()
+    cn, orgs = "", []
     for rdn in cert.get("subject", ()):
         for k, v in rdn:
             if k == "commonName":
                 cn = v
             elif k == "organizationName":
-                orgs.add(v)
+                orgs.append(v)
     return cn, orgs
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The bearer token of the Authorization header or of a WebSocket subprotocol."""
+    h = request.headers.get("Authorization", "")
+    if h[:7].lower() == "bearer " and h[7:].strip():
+        return h[7:].strip()
+    for proto in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        proto = proto.strip()
+        if proto.startswith(WS_TOKEN_PREFIX):
+            enc = proto[len(WS_TOKEN_PREFIX):]
+            try:
+                tok = base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)).decode()
+            except ValueError:
+                return None
+            return tok or None
+    return None
+
+
+def request_attributes(method: str, path: str) -> tuple[str, str]:
+    """(verb, subresource of `nodes`) for a request, as the kubelet maps them."""
+    verb = _VERBS.get(method, "")
+    for prefix, sub in _SUBRESOURCES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return verb, sub
+    return verb, "proxy"
+
+
+async def authenticate(request: web.Request, auth: WebhookAuth) -> Caller | None:
+    who = peer_identity(request)
+    if who is not None:
+        user = Caller(who[0], tuple(who[1]))
+    else:
+        token = bearer_token(request)
+        if token is None:
+            return None
+        found = await auth.authenticate_token(token)
+        if found is None:
+            return None
+        user = found
+    if "system:authenticated" not in user.groups:
+        user = Caller(user.name, (*user.groups, "system:authenticated"), user.uid, user.extra)
+    return user
 
 
 @web.middleware
 async def authorize(request: web.Request,
                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    who = peer_identity(request)
-    if who is None:
+    auth = request.app[AUTH]
+    try:
+        user = await authenticate(request, auth)
+    except ReviewError as e:
+        log.warning("agent server: unable to authenticate the request: %s", e)
+        user = None
+    if user is None:
         return status_response(401, "Unauthorized", "Unauthorized")
-    user, groups = who
-    if user not in ALLOWED_USERS and not groups & ALLOWED_GROUPS:
-        parts = request.path.strip("/").split("/")
-        sub = {"containerLogs": "log"}.get(parts[0], "proxy") if parts else "proxy"
-        return status_response(403, "Forbidden", f"Forbidden (user={user}, verb=get, resource=nodes, "
-                                                 f"subresource={sub})")
+    verb, sub = request_attributes(request.method, request.path)
+    what = f"user={user.name}, verb={verb}, resource=nodes, subresource={sub}"
+    try:
+        allowed, _ = await auth.authorize(user, verb, str(getattr(request.app[AGENT], "node_name", "")), sub)
+    except ReviewError as e:
+        log.warning("agent server: authorization error (%s): %s", what, e)
+        return status_response(500, "InternalError", f"Authorization error ({what})")
+    if not allowed:
+        return status_response(403, "Forbidden", f"Forbidden ({what})")
     return await handler(request)
