@@ -4,14 +4,15 @@ Start-to-ready: from spawning `tug server` (fresh data dir: CA and certificates 
 SQLite created) until the server itself has seen the local node Ready AND the cluster DNS
 answer `kubernetes.default.svc.cluster.local` (its "DNS ready" line, printed after a real
 query); the first "ready" row is the API server alone (/readyz through its own line). Idle
-memory: RSS summed over the server's whole process tree (API server, components, agent,
-proxy, DNS, registry) 30 s after ready, with the per-process split in the note.
+memory: RSS summed over the server's whole process tree (API server, components, the node
+process — agent + proxy + DNS in one `tug node-services` — and the registry) 30 s after ready,
+with the per-process split in the note.
 
 Needs root, runc and the CNI plugins for the node rows (else the control plane alone is
 measured). Everything is private to the run: data dir, node name, bridge, cgroup root, runc
 state dir, a 10.2xx cluster CIDR, a free registry port; the proxy programs a network namespace
 made for the run (not the host), which is deleted afterwards with everything else.
-Run: .venv/bin/python -m bench.server_start [--idle SECONDS]
+Run: .venv/bin/python -m bench.server_start [--idle SECONDS] [--server-arg=--FLAG …]
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def measure(idle: float = 30.0, timeout: float = 60.0) -> dict[str, object]:
+def measure(idle: float = 30.0, timeout: float = 60.0, extra: list[str] | None = None) -> dict[str, object]:
     tag = secrets.token_hex(3)
     base = Path(tempfile.mkdtemp(prefix="tug-bench-start-"))
     netns = f"tugbench{tag}"
@@ -105,6 +106,7 @@ def measure(idle: float = 30.0, timeout: float = 60.0) -> dict[str, object]:
                  "--dns-arg=--upstream=127.0.0.1:9", f"--proxy-arg=--netns={netns}"]
     else:
         argv.append("--no-agent")
+    argv += extra or []
     log = base / "server.log"
     result: dict[str, object] = {"node": node}
     proc = None
@@ -149,8 +151,8 @@ def measure(idle: float = 30.0, timeout: float = 60.0) -> dict[str, object]:
     return result
 
 
-def run(idle: float = 30.0) -> list[Row]:
-    r = measure(idle)
+def run(idle: float = 30.0, extra: list[str] | None = None) -> list[Row]:
+    r = measure(idle, extra=extra)
     what = "one-node cluster" if r["node"] else "control plane only (not root / no runc)"
     per = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["per"].items(), key=lambda kv: -kv[1]))  # type: ignore[attr-defined]
     return [
@@ -166,5 +168,7 @@ def run(idle: float = 30.0) -> list[Row]:
 
 if __name__ == "__main__":
     idle = float(sys.argv[sys.argv.index("--idle") + 1]) if "--idle" in sys.argv else 30.0
-    for row in run(idle):
+    # --server-arg=--separate-agent-process etc.: extra `tug server` flags (A/B comparisons)
+    extra = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--server-arg=")]
+    for row in run(idle, extra):
         print(" | ".join(row))

@@ -1,5 +1,6 @@
 """High availability on etcd (issue 6, "Beyond one machine"): two `tug server --no-agent`
-instances share a three-member etcd cluster and one CA/join token. Killing the server whose
+instances share a three-member etcd cluster and one CA/join token — the second given only
+`--token`, fetching the CA and keys the first stored (encrypted) in the datastore. Killing the server whose
 controller manager and scheduler lead hands both leases to the other, whose controllers then
 converge a Deployment scaled afterwards; a client given both servers fails over; killing one
 etcd member leaves writes working and nothing lost."""
@@ -28,22 +29,18 @@ from tugboat.client import Client, Config, load_kubeconfig
 needs_etcd = pytest.mark.skipif(not os.path.exists(ETCD_BIN), reason="etcd-server not installed")
 
 
-def _start(root: Path, datastore: str, seed_from: Path | None = None) -> TugServer:
-    """`tug server --no-agent` on etcd; `seed_from`: another server's data dir whose CA and
-    join token this one shares (what an HA operator copies, as with kubeadm's certificates)."""
+def _start(root: Path, datastore: str, token: str = "") -> TugServer:
+    """`tug server --no-agent` on etcd; `token`: the first server's join token, with which this
+    one fetches the cluster CA and keys from the datastore (nothing copied by hand, as k3s)."""
     data = root / "data"
     home = root / "home"
     home.mkdir(parents=True)
-    if seed_from is not None:
-        (data / "tls").mkdir(parents=True, mode=0o700)
-        for f in ("ca.crt", "ca.key"):
-            shutil.copy2(seed_from / "tls" / f, data / "tls" / f)
-        shutil.copy2(seed_from / "token", data / "token")
     port = free_port()
     log = open(root / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "tugboat.cli.main", "server", "--data-dir", str(data),
                              "--port", str(port), "--bind-address", "127.0.0.1", "--no-agent",
-                             "--datastore", datastore], stdout=log, stderr=subprocess.STDOUT)
+                             "--datastore", datastore, *(["--token", token] if token else [])],
+                            stdout=log, stderr=subprocess.STDOUT)
     log.close()
     srv = TugServer(data, port, proc, home)
     deadline = time.monotonic() + 40
@@ -73,7 +70,7 @@ def two_servers() -> Iterator[tuple[TugServer, TugServer, object]]:
             servers.append(a)
             _wait_lease(a, "kube-controller-manager")
             _wait_lease(a, "kube-scheduler")
-            servers.append(_start(roots[1], cluster.datastore_url, seed_from=a.data_dir))
+            servers.append(_start(roots[1], cluster.datastore_url, token=(a.data_dir / "token").read_text().strip()))
             yield servers[0], servers[1], cluster
         finally:
             for s in servers:
@@ -149,6 +146,91 @@ async def test_server_and_etcd_member_failures(two_servers: tuple[TugServer, Tug
     assert _replicas(b) == 3
     pods = orjson.loads(b.kubectl("get", "pods", "-l", "app=web", "-o", "json").stdout)["items"]
     assert len(pods) == 3
+
+
+@needs_etcd
+def test_second_server_needs_only_the_token(two_servers: tuple[TugServer, TugServer, object]) -> None:
+    a, b, cluster = two_servers
+    for f in ("ca.crt", "ca.key", "sa.key"):  # fetched from the datastore, not copied
+        assert (b.data_dir / "tls" / f).read_bytes() == (a.data_dir / "tls" / f).read_bytes(), f
+    assert (b.data_dir / "token").read_text() == (a.data_dir / "token").read_text()
+    # a service-account token issued by A is valid on B (shared signing key)
+    token = a.kubectl("create", "token", "default").stdout.strip()
+    review = orjson.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                           "spec": {"token": token}}).decode()
+    status = orjson.loads(b.kubectl("create", "-f", "-", "-o", "json", input=review).stdout)["status"]
+    assert status.get("authenticated") is True, status
+    assert status["user"]["username"] == "system:serviceaccount:default:default"
+    # a token pinning another CA is refused before the server makes or serves anything
+    creds = (a.data_dir / "token").read_text().strip().partition("::")[2]
+    root = Path(tempfile.mkdtemp(prefix="tug-ha-bad-"))
+    try:
+        p = subprocess.run([sys.executable, "-m", "tugboat.cli.main", "server", "--data-dir", str(root / "data"),
+                            "--port", str(free_port()), "--no-agent", "--datastore",
+                            cluster.datastore_url, "--token", "K10" + "0" * 64 + "::" + creds],  # type: ignore[attr-defined]
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1 and "does not match the token's pin" in p.stderr, p.stderr[-2000:]
+        assert not (root / "data" / "tls" / "ca.key").exists()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@needs_etcd
+async def test_agent_learns_every_server_and_fails_over(two_servers: tuple[TugServer, TugServer, object]) -> None:
+    """The lease endpoint reconciler lists both servers in default/kubernetes; an agent started
+    with server A alone keeps its node's Lease renewed through B once A is killed."""
+    a, b, _cluster = two_servers
+
+    def endpoint_ports() -> set[int]:
+        ep = orjson.loads(b.kubectl("get", "endpoints", "kubernetes", "-o", "json").stdout)
+        return {p["port"] for s in ep.get("subsets") or [] for p in s["ports"]}
+
+    assert eventually_sync(lambda: endpoint_ports() == {a.port, b.port}, 30, "default/kubernetes lists A and B")
+    root = Path(tempfile.mkdtemp(prefix="tug-ha-agent-"))
+    log = open(root / "agent.log", "wb")
+    agent = subprocess.Popen([sys.executable, "-m", "tugboat.cli.main", "agent", "--simulate", "1",
+                              "--kubeconfig", str(a.kubeconfig), "--node-prefix", "ha-sim-",
+                              "--data-dir", str(root / "agent"), "--node-lease-duration-seconds", "4"],
+                             stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        def renew_time() -> str:
+            p = b.kubectl("-n", "kube-node-lease", "get", "lease", "ha-sim-0", "-o", "json", check=False)
+            return str(orjson.loads(p.stdout)["spec"].get("renewTime") or "") if p.returncode == 0 else ""
+
+        assert eventually_sync(renew_time, 60, "the simulated node's Lease")
+        assert eventually_sync(lambda: "registered" in (root / "agent.log").read_text(), 30, "agent registered")
+        os.kill(a.proc.pid, signal.SIGKILL)
+        a.proc.wait()
+        before = renew_time()
+        # renewals every second (lease 4 s): several must land on B after A is gone
+        seen = {before}
+        deadline = time.monotonic() + 60
+        while len(seen) < 4 and time.monotonic() < deadline:
+            seen.add(renew_time())
+            time.sleep(0.5)
+        assert len(seen) >= 4, (seen, (root / "agent.log").read_text()[-3000:])
+        assert agent.poll() is None
+        # A is gone from default/kubernetes after its record's TTL (15 s)
+        assert eventually_sync(lambda: endpoint_ports() == {b.port}, 60, "A's endpoint expired")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(30)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def eventually_sync(fn: object, timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()  # type: ignore[operator]
+        if got:
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_client_failover_goes_round_the_servers() -> None:

@@ -281,7 +281,11 @@ def test_tug_server_is_a_single_node_cluster() -> None:
             sandboxes = {p.name for p in (data / "agent/runtime/sandboxes").glob("*")}
             assert len(sandboxes) == 3
             pids |= _descendants(srv.proc.pid)
-            assert len(pids) >= 4, _alive(pids)  # components, agent, proxy, dns (+ container shims)
+            kids = " ".join(Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                            for p in pids if os.path.exists(f"/proc/{p}/cmdline"))
+            # the API server's own process, the components, and ONE process for agent + proxy + DNS
+            assert "tugboat.cli.main components" in kids and "tugboat.cli.main node-services" in kids, kids
+            assert " agent --kubeconfig" in kids and " --and proxy " in kids and " --and dns " in kids, kids
             srv.proc.send_signal(signal.SIGTERM)
             assert srv.proc.wait(120) == 0
             log = (base / "server.log").read_text(errors="replace")

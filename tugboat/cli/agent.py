@@ -147,12 +147,35 @@ async def run_simulated(args: argparse.Namespace, stop: asyncio.Event) -> int:
             await a.start()
     await asyncio.gather(*(start(a) for a in agents))
     print(f"tug agent: {n} simulated nodes registered ({args.node_prefix}0 … {args.node_prefix}{n - 1})", flush=True)
+    from tugboat.cli.apiservers import ServerList
+
+    server_list = ServerList(client)  # every live API server, for failover (shared config)
+    server_list.start()
     await stop.wait()
+    await server_list.stop()
     await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
     await sources.stop()
     await client.close()
     await heartbeats.close()
     return 0
+
+
+async def _joined_mirror(args: argparse.Namespace, client: Any, data: str) -> str:
+    """A joined agent without --registry-config uses the server's shared registry, if any."""
+    if not args.server:
+        return ""
+    from pathlib import Path
+
+    from tugboat.cli.registry import fetch_mirror
+
+    try:
+        got = await fetch_mirror(client, Path(data) / "registries.yaml")
+    except Exception as e:  # noqa: BLE001 - pulls then go to the registries named in images
+        print(f"tug agent: registry mirror not read: {e}", flush=True)
+        return ""
+    if got is not None:
+        print(f"tug agent: using the server's registry mirror ({got})", flush=True)
+    return str(got or "")
 
 
 async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -170,7 +193,8 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     config = await agent_config(args.kubeconfig, args.server, args.token, data, name)  # joins if needed
     client = Client(config, component="tug-agent", qps=args.qps or 50.0, burst=int((args.qps or 50.0) * 2))
     heartbeats = Client(config, component="tug-agent-lease", qps=5.0, burst=10)
-    images = LocalImageService(os.path.join(data, "images"), args.registry_config or None)
+    registry_config = args.registry_config or await _joined_mirror(args, client, data)
+    images = LocalImageService(os.path.join(data, "images"), registry_config or None)
     cni_dir = os.path.join(data, "cni")
     # with the cluster CIDR, traffic to other nodes' pods keeps its pod source address (no masquerade)
     cluster_cidr = args.cluster_cidr or None
@@ -213,7 +237,12 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
                                   host=args.address, port=args.port))
     await agent.start()
     print(f"tug agent: node {name} registered (runtime {await runtime.version()})", flush=True)
+    from tugboat.cli.apiservers import ServerList
+
+    server_list = ServerList(client)  # every live API server, for failover (heartbeats share the config)
+    server_list.start()
     await stop.wait()
+    await server_list.stop()
     await agent.stop()
     await client.close()
     await heartbeats.close()
@@ -222,11 +251,13 @@ async def run_real(args: argparse.Namespace, stop: asyncio.Event) -> int:
     return 0
 
 
-async def run_agent(args: argparse.Namespace) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+async def run_agent(args: argparse.Namespace, stop: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or until `stop` is set, when given: `tug node-services`)."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     if args.simulate > 0:
         return await run_simulated(args, stop)
     from tugboat.node.bootstrap import BootstrapError

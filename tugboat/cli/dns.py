@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger("tug.dns")
@@ -42,9 +43,12 @@ def add_dns_parser(sub: Any) -> argparse.ArgumentParser:
     return d
 
 
-async def run_dns(args: argparse.Namespace, stop: asyncio.Event | None = None) -> int:
-    """Serve until SIGTERM/SIGINT (or until `stop` is set, when given)."""
-    from tugboat.client import Client, load_kubeconfig
+async def run_dns(args: argparse.Namespace, stop: asyncio.Event | None = None,
+                  listen_on: Callable[[], Awaitable[str]] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT (or until `stop` is set, when given). `listen_on` (from
+    `tug node-services`) gives the address once known ('' = stopped first): the informers
+    sync meanwhile, so DNS answers as soon as the address exists."""
+    from tugboat.client import Client, InformerFactory, load_kubeconfig
     from tugboat.dns.metrics import serve_metrics
     from tugboat.dns.service import ClusterDNS
     from tugboat.dns.upstreams import parse_upstreams
@@ -57,14 +61,22 @@ async def run_dns(args: argparse.Namespace, stop: asyncio.Event | None = None) -
     if not upstreams:
         log.warning("dns: no upstream resolvers: names outside %s will get SERVFAIL", args.cluster_domain)
     client = Client(load_kubeconfig(args.kubeconfig), component="tug-dns")
-    server = ClusterDNS(client, listen=parse_hostport(args.listen, 53), upstreams=upstreams,
-                        cluster_domain=args.cluster_domain, ttl=args.ttl)
+    factory = InformerFactory(client) if listen_on is not None else None
+    host, port = parse_hostport(args.listen, 53) if listen_on is None else ("0.0.0.0", int(args.listen or 53))
+    server = ClusterDNS(client, listen=(host, port), upstreams=upstreams,
+                        cluster_domain=args.cluster_domain, ttl=args.ttl, factory=factory)
     try:
+        if listen_on is not None and factory is not None:
+            factory.start()
+            host = await listen_on()
+            if not host:
+                await _close(server, factory, client)
+                return 0
+            server.server.host = server.zone.dns_ip = host
         await server.start()
     except OSError as e:
-        print(f"tug dns: cannot listen on {args.listen}: {e.strerror}", file=sys.stderr, flush=True)
-        await server.stop()
-        await client.close()
+        print(f"tug dns: cannot listen on {host}:{port}: {e.strerror}", file=sys.stderr, flush=True)
+        await _close(server, factory, client)
         return 1
     metrics = None
     if args.metrics:
@@ -79,6 +91,12 @@ async def run_dns(args: argparse.Namespace, stop: asyncio.Event | None = None) -
     await stop.wait()
     if metrics is not None:
         await metrics.cleanup()
-    await server.stop()
-    await client.close()
+    await _close(server, factory, client)
     return 0
+
+
+async def _close(server: Any, factory: Any, client: Any) -> None:
+    await server.stop()
+    if factory is not None:  # ours, not the server's (listen_on)
+        await factory.stop()
+    await client.close()

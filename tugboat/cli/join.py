@@ -34,6 +34,7 @@ SECRET_TYPE = "bootstrap.kubernetes.io/token"
 BOOTSTRAP_GROUP = "system:bootstrappers"
 # kubeadm's default extra group for node join tokens
 DEFAULT_EXTRA_GROUPS = "system:bootstrappers:kubeadm:default-node-token"
+MIRROR_ROLE = "tugboat:registry-mirror-reader"
 BOOTSTRAP_TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -162,6 +163,16 @@ def join_rbac() -> list[tuple[str, dict[str, Any]]]:
          {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": "kube-public"},
           "roleRef": {"apiGroup": rbac, "kind": "Role", "name": name},
           "subjects": [{"apiGroup": rbac, "kind": "User", "name": "system:anonymous"}]}),
+        # Tugboat: nodes read the shared registry's mirror config (tugboat.cli.registry)
+        (f"/apis/{rbac}/v1/namespaces/kube-public/roles",
+         {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": {"name": MIRROR_ROLE, "namespace": "kube-public"},
+          "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tugboat-registries"],
+                     "verbs": ["get"]}]}),
+        (f"/apis/{rbac}/v1/namespaces/kube-public/rolebindings",
+         {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding",
+          "metadata": {"name": MIRROR_ROLE, "namespace": "kube-public"},
+          "roleRef": {"apiGroup": rbac, "kind": "Role", "name": MIRROR_ROLE},
+          "subjects": [{**group, "name": "system:nodes"}]}),
         crb("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", DEFAULT_EXTRA_GROUPS),
         crb("kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
             DEFAULT_EXTRA_GROUPS),

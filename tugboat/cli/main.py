@@ -41,9 +41,6 @@ async def run_server(args: argparse.Namespace) -> int:
         progress.say(w)
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pki = Pki(data)
-    pki.ensure(args.bind_address)
-    print(f"tug: certificates in {pki.dir}", flush=True)
     url = args.datastore or f"sqlite://{data / 'state.db'}"
     backend = open_backend(url)
     if args.encryption_provider_config:  # encryption at rest (apiserver/encryption.py)
@@ -52,8 +49,21 @@ async def run_server(args: argparse.Namespace) -> int:
         backend = EncryptingBackend(backend, EncryptionConfig.load(args.encryption_provider_config))
     await backend.start()
     print(f"tug: datastore {url} open", flush=True)
+    from tugboat.cli import ha_bootstrap
+
+    try:  # HA: the CA and keys of the cluster from the datastore, when the token has some there
+        token_arg = ha_bootstrap.parse_token_arg(args.token) if args.token else None
+        if token_arg is not None and await ha_bootstrap.fetch(backend, data, token_arg):
+            print("tug: joined the cluster in the datastore (CA and keys fetched with the token)", flush=True)
+    except ha_bootstrap.BootstrapRefused as e:
+        print(f"tug: {e}", file=sys.stderr, flush=True)
+        await backend.close()
+        return 1
+    pki = Pki(data)
+    pki.ensure(args.bind_address)
+    print(f"tug: certificates in {pki.dir}", flush=True)
     host = args.bind_address
-    advertise = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    advertise = args.advertise_address or ("127.0.0.1" if host in ("0.0.0.0", "::") else host)
     config = Config(external_address=f"{advertise}:{args.port}",
                     cors_allowed_origins=tuple(o for arg in args.cors_allowed_origins for o in arg.split(",") if o))
     tokens = {}
@@ -63,9 +73,18 @@ async def run_server(args: argparse.Namespace) -> int:
         tokens = load_token_file(args.token_auth_file)
     srv = ApiServer(backend, config=config, tokens=tokens, authorization_mode=args.authorization_mode)
     _security(srv, args, pki)
+    try:  # the first server of a cluster stores its CA and keys for the next ones (k3s's bootstrap data)
+        await ha_bootstrap.publish(backend, data, token_arg)
+    except ha_bootstrap.BootstrapRefused as e:
+        print(f"tug: {e}", file=sys.stderr, flush=True)
+        await backend.close()
+        return 1
     from tugboat.apiserver.proxy import EXTRA_KEY, NodeProxy, kubelet_client_context
 
     srv.ctx.extras[EXTRA_KEY] = NodeProxy(kubelet_client_context(pki))  # pods/log|exec|attach → agents
+    from tugboat.apiserver.endpoints_reconciler import LeaseEndpointReconciler
+
+    endpoints = LeaseEndpointReconciler(srv, advertise, args.port)  # default/kubernetes: every live server
     srv.default_tolerations.seconds_not_ready = args.default_toleration_seconds
     srv.default_tolerations.seconds_unreachable = args.default_toleration_seconds
     if "controller-manager" not in disabled:
@@ -80,6 +99,7 @@ async def run_server(args: argparse.Namespace) -> int:
         await srv.stop()
         await backend.close()
         return 1
+    await endpoints.start()
     server_url = f"https://{advertise}:{args.port}"
     pki.write_kubeconfig(data / "kubeconfig.yaml", server_url)
     from tugboat.cli.join import setup_server as setup_join
@@ -98,8 +118,13 @@ async def run_server(args: argparse.Namespace) -> int:
                                 log_path=data / "components.log")
         components.start()
     # the registry serves the local node (it listens on loopback): none without one
-    no_registry = "registry" in disabled or "agent" in disabled or args.no_agent
-    registry, local_reg = (None, None) if no_registry else start_registry(data, args.registry_port, progress.say)
+    shared_registry = args.registry_bind not in ("127.0.0.1", "localhost", "::1")
+    no_registry = "registry" in disabled or (("agent" in disabled or args.no_agent) and not shared_registry)
+    registry, local_reg = (None, None) if no_registry else start_registry(
+        data, args.registry_port, progress.say, bind=args.registry_bind,
+        advertise=args.advertise_address or (advertise if args.registry_bind in ("0.0.0.0", "::") else ""))
+    if local_reg is not None and local_reg.shared:
+        _publish_mirror(data, local_reg)
     from tugboat.cli.node_components import missing_prerequisite
 
     # the DNS add-on only with a local DNS server to point it at (else it is removed, as --disable dns)
@@ -125,6 +150,7 @@ async def run_server(args: argparse.Namespace) -> int:
         await components.stop()
     if registry is not None:
         await registry.stop()
+    await endpoints.stop()
     await srv.stop()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runner.cleanup(), 5)
@@ -162,6 +188,23 @@ def _components_argv(args: argparse.Namespace, pki: Any, data: Path, server_url:
             "--log-level", args.log_level]
 
 
+def _publish_mirror(data: Path, reg: Any) -> None:
+    """Background: kube-public/tugboat-registries, so agents that join learn the shared registry."""
+    from tugboat.cli.registry import _background, publish_mirror
+    from tugboat.client import Client, load_kubeconfig
+
+    async def run() -> None:
+        async with Client(load_kubeconfig(str(data / "kubeconfig.yaml")), component="tug-server") as client:
+            try:
+                await publish_mirror(client, reg)
+            except Exception as e:  # noqa: BLE001 - joined agents then pull without the mirror
+                print(f"tug: registry mirror not published for joined agents: {e}", flush=True)
+
+    task = asyncio.ensure_future(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
 def _report_ready(progress: Any, data: Path, node: Any) -> asyncio.Task[Any]:
     """Background: "node X Ready", "DNS ready", then the kubeconfig and join token paths."""
     from tugboat.cli.progress import report_ready
@@ -174,7 +217,8 @@ def _report_ready(progress: Any, data: Path, node: Any) -> asyncio.Task[Any]:
             await report_ready(progress, client, node.cfg.node_name if node is not None and "agent" not in
                                node.cfg.disabled else "", dns, kubeconfig=data / "kubeconfig.yaml",
                                token_paths=[data / "server" / "token", data / "token"], stop=asyncio.Event(),
-                               logs=data)
+                               logs=data, node_log=node.agent_log if node is not None else "agent.log",
+                               dns_log="node-services.log")
         finally:
             await client.close()
 
@@ -194,7 +238,8 @@ def _start_node(args: argparse.Namespace, pki: Any, data: Path, server_url: str,
                      cgroup_root=args.cgroup_root, runtime_state_dir=args.runtime_state_dir,
                      keep_workloads=args.keep_workloads, log_level=args.log_level, agent_args=list(args.agent_arg),
                      proxy_args=list(args.proxy_arg),
-                     dns_args=list(args.dns_arg), disabled=disabled, registry_config=registry_config)
+                     dns_args=list(args.dns_arg), disabled=disabled, registry_config=registry_config,
+                     separate_agent=args.separate_agent_process)
 
     async def on_gateway(gw: str) -> None:
         await deploy.dns_gateway(gw, cfg.node_name)
@@ -220,7 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", default=_default_data_dir())
     s.add_argument("--port", type=int, default=6443)
     s.add_argument("--bind-address", default="127.0.0.1")
+    s.add_argument("--advertise-address", default="",
+                   help="the address other hosts reach this server at, listed in default/kubernetes "
+                        "(default: --bind-address, or 127.0.0.1 when that is 0.0.0.0)")
     s.add_argument("--datastore", default="", help="sqlite:///path, etcd://host:port, memory://")
+    s.add_argument("--token", default=os.environ.get("TUG_TOKEN", ""),
+                   help="the cluster's join token (K10…, or <id>.<secret> on the first server): servers sharing "
+                        "a --datastore fetch the CA and keys with it (env TUG_TOKEN)")
     s.add_argument("--log-level", default="info")
     s.add_argument("--cors-allowed-origins", action="append", default=[], metavar="REGEX[,REGEX]",
                    help="browser origins (regular expressions) allowed to call the API, e.g. a dashboard "
@@ -237,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="components to leave out: controller-manager,scheduler,agent,proxy,dns,registry")
     s.add_argument("--registry-port", type=int, default=5000,
                    help="the local image registry's port on 127.0.0.1 (0: any free port)")
+    s.add_argument("--registry-bind", default="127.0.0.1", metavar="ADDR",
+                   help="address the local registry listens on; one other hosts reach (or 0.0.0.0) makes it the "
+                        "docker.io mirror of agents that join (published in kube-public/tugboat-registries)")
     s.add_argument("--no-agent", action="store_true", help="control plane only: no node agent, proxy or DNS")
     s.add_argument("--node-name", default="", help="the local node's name (default: the host name)")
     s.add_argument("--cluster-cidr", default="10.244.0.0/16", help="the pod network, split into node podCIDRs")
@@ -244,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cgroup-root", default="tugboat", help="cgroup under which the local node's pods run")
     s.add_argument("--runtime-state-dir", default="/run/tugboat/runc", help="runc state of the local node (tmpfs)")
     s.add_argument("--keep-workloads", action="store_true", help="leave the node's pods running on shutdown")
+    s.add_argument("--separate-agent-process", action="store_true",
+                   help="run the local node agent in its own process (default: with the proxy and DNS in one "
+                        "`tug node-services` process, ≈ 40 MB less memory)")
     s.add_argument("--agent-arg", action="append", default=[], metavar="--FLAG=VALUE",
                    help="extra `tug agent` flag for the local node (repeatable; k3s's --kubelet-arg)")
     s.add_argument("--proxy-arg", action="append", default=[], metavar="--FLAG=VALUE",
@@ -272,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_components_parser(sub)
     add_dns_parser(sub)
     add_proxy_parser(sub)
+    from tugboat.cli.node_services import add_parser as add_node_services_parser
+
+    add_node_services_parser(sub)
     from tugboat.cli.join import add_token_parser
 
     add_token_parser(sub, _default_data_dir())
@@ -298,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # not for a real node agent: uvloop spawns with fork(), ~7 ms of agent CPU per runc/CNI
         # call in a 60 MB process; asyncio's own loop uses vfork (~1 ms)
-        if not (args.cmd == "agent" and not args.simulate):
+        if not (args.cmd == "agent" and not args.simulate) and args.cmd != "node-services":
             uvloop.install()
     except ImportError:
         pass
@@ -314,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
         from tugboat.cli.dns import run_dns
 
         return asyncio.run(run_dns(args))
+    if args.cmd == "node-services":
+        from tugboat.cli.node_services import run_node_services
+
+        return asyncio.run(run_node_services(args))
     if args.cmd == "components":
         from tugboat.cli.components import run_components
 

@@ -1,8 +1,11 @@
-"""The node half of `tug server`: a local `tug agent`, `tug proxy` and `tug dns` as children.
+"""The node half of `tug server`: the local agent, service proxy and DNS.
 
 `tug server` alone is a control plane; with this it is a one-command single-node cluster, as
-k3s is. Each part runs in its own supervised process (a crash of one restarts only that one,
-and the API server keeps its core) with its own client certificate:
+k3s is. The three parts run in ONE supervised `tug node-services` process (they are idle most
+of the time and share the interpreter, aiohttp and TLS libraries: ≈ 80 MB less than three
+processes), apart from the API server and the components, which keep their own processes and
+cores; `--separate-agent-process` gives the agent its own again. Each part keeps its own
+client certificate:
 - the agent as `system:node:<name>` (O=`system:nodes`), data in DATA_DIR/agent, image mirrors
   from DATA_DIR/registries.yaml when present, `--cluster-dns 10.96.0.10`;
 - the proxy as `system:kube-proxy`, with the server's cluster CIDR;
@@ -10,11 +13,12 @@ and the API server keeps its core) with its own client certificate:
   podCIDR — the node address every pod can reach), behind the kube-dns Service whose
   EndpointSlice points there (tugboat.dns.manifests).
 
-DNS waits for the node-IPAM controller to give the Node its podCIDR; the bridge with the
-gateway address is created then (the CNI bridge plugin adopts it), so DNS serves before the
-first pod exists. On shutdown the children are stopped by pid and — unless the workloads are
-to keep running — every pod sandbox, container, mount, cgroup, bridge and rule of the node is
-removed with the runtime's own code (the agent alone leaves containers running for a restart).
+DNS waits for the node-IPAM controller to give the Node its podCIDR; the server then creates
+the bridge with the gateway address (the CNI bridge plugin adopts it) and the DNS part binds
+there as soon as the address exists, so DNS serves before the first pod exists. On shutdown
+the children are stopped by pid and — unless the workloads are to keep running — every pod
+sandbox, container, mount, cgroup, bridge and rule of the node is removed with the runtime's
+own code (the agent alone leaves containers running for a restart).
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class NodeConfig:
     dns_args: list[str] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)
     registry_config: str = ""  # registries.yaml for the agent (default: DATA_DIR/registries.yaml if present)
+    separate_agent: bool = False  # the agent in its own process (else inside `tug node-services`)
 
     def __post_init__(self) -> None:
         self.node_name = self.node_name or socket.gethostname().lower()
@@ -121,10 +126,30 @@ def proxy_argv(cfg: NodeConfig, kubeconfig: Path) -> list[str]:
 
 
 def dns_argv(cfg: NodeConfig, kubeconfig: Path, gateway: str) -> list[str]:
+    """`tug dns …` (`gateway` may be `node-gateway`: resolved inside `tug node-services`)."""
     argv = _tug("dns", "--kubeconfig", str(kubeconfig), "--listen", f"{gateway}:53", "--log-level", cfg.log_level)
     if Path("/etc/resolv.conf").exists():
         argv += ["--upstream", "/etc/resolv.conf"]
     return argv + cfg.dns_args
+
+
+def node_services_argv(cfg: NodeConfig, kubeconfigs: dict[str, Path], *, with_dns: bool,
+                       with_agent: bool = False) -> list[str]:
+    """One `tug node-services` process for the agent (`with_agent`), proxy and DNS ([] when all
+    are off). Its DNS part listens on the node's pod gateway, found through the proxy identity
+    (which may GET Nodes)."""
+    n = len(_tug())
+    segments = [agent_argv(cfg, kubeconfigs["agent"])[n:]] if with_agent else []
+    if "proxy" not in cfg.disabled:
+        segments.append(proxy_argv(cfg, kubeconfigs["proxy"])[n:])
+    if with_dns:
+        segments.append(dns_argv(cfg, kubeconfigs["dns"], "node-gateway")[n:])
+    if not segments:
+        return []
+    argv = _tug("node-services", "--node-kubeconfig", str(kubeconfigs["proxy"]), "--log-level", cfg.log_level)
+    for i, seg in enumerate(segments):
+        argv += (["--and"] if i else []) + seg
+    return argv
 
 
 async def _run(*argv: str) -> int:
@@ -238,18 +263,34 @@ class LocalNode:
     def start(self) -> None:
         cfg = self.cfg
         kcs = write_identities(cfg, self.pki, self.server_url)
-        if "agent" not in cfg.disabled:
+        agent = "agent" not in cfg.disabled
+        if agent:
             cfg.agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if agent and cfg.separate_agent:
             self._child("agent", agent_argv(cfg, kcs["agent"]))
             print(f"tug: node agent starting for node {cfg.node_name} (log: {cfg.data / 'agent.log'})", flush=True)
-        if "proxy" not in cfg.disabled:
-            self._child("proxy", proxy_argv(cfg, kcs["proxy"]))
-            print(f"tug: service proxy starting (log: {cfg.data / 'proxy.log'})", flush=True)
-        if "dns" not in cfg.disabled or "agent" not in cfg.disabled:
-            self._dns_task = asyncio.create_task(self._node_network(kcs["dns"]), name="tug-node-network")
+        with_agent = agent and not cfg.separate_agent
+        services = node_services_argv(cfg, kcs, with_dns=self._with_dns, with_agent=with_agent)
+        if services:
+            self._child("node-services", services)
+            parts = [p for p, on in ((f"node agent for {cfg.node_name}", with_agent),
+                                     ("service proxy", "proxy" not in cfg.disabled), ("DNS", self._with_dns)) if on]
+            print(f"tug: node services starting: {' + '.join(parts)} (log: {cfg.data / 'node-services.log'})",
+                  flush=True)
+        if self._with_dns or "agent" not in cfg.disabled:
+            self._dns_task = asyncio.create_task(self._node_network(), name="tug-node-network")
 
-    async def _node_network(self, dns_kubeconfig: Path) -> None:
-        """Wait for the podCIDR (needed by the shutdown cleanup too), then bring up DNS."""
+    @property
+    def agent_log(self) -> str:
+        return "agent.log" if self.cfg.separate_agent else "node-services.log"
+
+    @property
+    def _with_dns(self) -> bool:
+        return not {"dns", "agent"} & self.cfg.disabled
+
+    async def _node_network(self) -> None:
+        """Wait for the podCIDR (needed by the shutdown cleanup too), then put the gateway on the
+        bridge and publish kube-dns; the DNS part of node-services binds there once it exists."""
         from tugboat.client import Client, load_kubeconfig
 
         client = Client(load_kubeconfig(str(self.admin_kubeconfig)), component="tug-server")
@@ -258,14 +299,13 @@ class LocalNode:
             if not self.pod_cidr:
                 return
             print(f"tug: node {self.cfg.node_name} has pod CIDR {self.pod_cidr}", flush=True)
-            if "dns" in self.cfg.disabled or "agent" in self.cfg.disabled:
+            if not self._with_dns:
                 return
             gw = await ensure_gateway(self.cfg.bridge, self.pod_cidr)
             if self.on_dns_gateway is not None:
                 await self.on_dns_gateway(gw)
             else:
                 await put_dns_manifests(client, gw, self.cfg.node_name)
-            self._child("dns", dns_argv(self.cfg, dns_kubeconfig, gw))
             self.dns_gateway = gw
             print(f"tug: cluster DNS starting on {gw}:53 (Service kube-system/kube-dns {DNS_VIP})", flush=True)
         except Exception as e:  # noqa: BLE001 - the server keeps running without DNS
@@ -277,10 +317,10 @@ class LocalNode:
         self._stop.set()
         if self._dns_task is not None:
             await asyncio.gather(self._dns_task, return_exceptions=True)
-        for name in ("dns", "proxy", "agent"):
+        for name in ("node-services", "agent"):
             if name in self.children:
                 await self.children[name].stop()
-        if "agent" in self.children and not self.cfg.keep_workloads:
+        if "agent" not in self.cfg.disabled and self.children and not self.cfg.keep_workloads:
             print("tug: removing the node's pods (use --keep-workloads to leave them running)", flush=True)
             try:
                 await remove_workloads(self.cfg, self.pod_cidr)

@@ -122,7 +122,8 @@ async def _node_ready(client: Any, node: str) -> bool:
 
 async def report_ready(progress: Progress, client: Any, node_name: str, dns_server: Callable[[], str] | None,
                        *, kubeconfig: Path, token_paths: list[Path], stop: asyncio.Event,
-                       every: float = 0.1, hint_after: float = 30.0, logs: Path | None = None) -> float:
+                       every: float = 0.1, hint_after: float = 30.0, logs: Path | None = None,
+                       node_log: str = "agent.log", dns_log: str = "dns.log") -> float:
     """Print "node X Ready" and "DNS ready" as they happen (`dns_server()` gives the DNS
     server's address once known, '' before; None = no DNS; `node_name` '' = no node), then where the
     kubeconfig and join token are. Returns the seconds since start, or -1 if stopped first."""
@@ -141,7 +142,7 @@ async def report_ready(progress: Progress, client: Any, node_name: str, dns_serv
         return False
 
     if node_name:
-        if not await until(lambda: _node_ready(client, node_name), f"node {node_name} to be Ready", "agent.log"):
+        if not await until(lambda: _node_ready(client, node_name), f"node {node_name} to be Ready", node_log):
             return -1
         progress.say(f"node {node_name} Ready ({progress.since_start():.1f} s)")
     if dns_server is not None:
@@ -151,7 +152,7 @@ async def report_ready(progress: Progress, client: Any, node_name: str, dns_serv
             server = get_server()
             return bool(server) and await dns_answers(server, "kubernetes.default.svc.cluster.local")
 
-        if not await until(dns_ok, "cluster DNS to answer", "dns.log"):
+        if not await until(dns_ok, "cluster DNS to answer", dns_log):
             return -1
         progress.say(f"DNS ready ({progress.since_start():.1f} s)")
     took = progress.since_start()

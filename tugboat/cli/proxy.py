@@ -42,7 +42,8 @@ def add_proxy_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-async def run_proxy(args: argparse.Namespace) -> int:
+async def run_proxy(args: argparse.Namespace, stop: asyncio.Event | None = None) -> int:
+    """Sync rules until SIGTERM/SIGINT (or until `stop` is set, when given: `tug node-services`)."""
     from tugboat.proxy import ProxyConfig, ServiceProxy, cleanup_rules
     from tugboat.proxy.hostnet import HostNetwork
     from tugboat.proxy.iptables import Host
@@ -66,10 +67,11 @@ async def run_proxy(args: argparse.Namespace) -> int:
                       masquerade_all=args.masquerade_all, host_routes=not args.no_host_routes,
                       servicelb=not args.no_servicelb)
     proxy = ServiceProxy(client, cfg)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     try:
         await proxy.start()
         r = proxy.last_sync

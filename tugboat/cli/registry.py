@@ -9,6 +9,10 @@ local registry, see `push_target`) followed by `image: busybox` in a pod works.
 
 A registries.yaml the user put in DATA_DIR is kept: its entries come first, the local
 registry is appended to the docker.io mirrors as the last mirror before Docker Hub itself.
+
+`--registry-bind ADDR` serves it on an address other hosts reach; the server then publishes the
+mirror in the `kube-public/tugboat-registries` ConfigMap (readable by nodes), which an agent
+that joined with `--server/--token` and has no `--registry-config` of its own reads at start.
 """
 
 from __future__ import annotations
@@ -52,10 +56,13 @@ class LocalRegistry:
     data: Path  # the server's data dir
     port: int = DEFAULT_PORT
     binary: str = REGISTRY_BIN
+    bind: str = "127.0.0.1"  # --registry-bind: an address other hosts reach, for joined agents
+    advertise: str = ""  # the address joined agents use (default: `bind`, or 127.0.0.1 for 0.0.0.0)
 
     def __post_init__(self) -> None:
         if self.port == 0:
-            self.port = free_port()
+            self.port = free_port(self.bind)
+        self.advertise = self.advertise or ("127.0.0.1" if self.bind in ("0.0.0.0", "::") else self.bind)
 
     @property
     def dir(self) -> Path:
@@ -63,7 +70,19 @@ class LocalRegistry:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """Where the local agent and `tug image push` reach it (loopback unless bound elsewhere)."""
+        local = "127.0.0.1" if self.bind in ("0.0.0.0", "::", "127.0.0.1") else self.bind
+        return f"{local}:{self.port}"
+
+    @property
+    def shared(self) -> bool:
+        """Reachable from other hosts (then joined agents are told about it)."""
+        return not self.bind.startswith("127.") and self.bind not in ("::1", "localhost")
+
+    @property
+    def remote_url(self) -> str:
+        """The mirror URL for agents on other hosts."""
+        return f"http://{self.advertise}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -78,13 +97,13 @@ class LocalRegistry:
         """Why the registry cannot run here ('' when it can)."""
         if not os.path.exists(self.binary):
             return f"{self.binary} not found (apt-get install docker-registry)"
-        if port_in_use("127.0.0.1", self.port):
-            return f"port {self.port} on 127.0.0.1 is in use (use --registry-port or --disable registry)"
+        if port_in_use(self.bind, self.port):
+            return f"port {self.port} on {self.bind} is in use (use --registry-port or --disable registry)"
         return ""
 
     def write_config(self) -> Path:
         """The registry's config.yml: filesystem storage under DATA_DIR/registry/storage,
-        deletes allowed (so `tug image rm` can come later), plain HTTP on loopback only."""
+        deletes allowed (so `tug image rm` can come later), plain HTTP on `bind` (loopback by default)."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         storage = self.dir / "storage"
         storage.mkdir(exist_ok=True)
@@ -96,7 +115,7 @@ class LocalRegistry:
                "log": {"level": "warn", "accesslog": {"disabled": True}},
                "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True},
                            "maintenance": {"uploadpurging": {"enabled": False}}},
-               "http": {"addr": self.host, "secret": secret_file.read_text().strip()}}
+               "http": {"addr": f"{self.bind}:{self.port}", "secret": secret_file.read_text().strip()}}
         path = self.dir / "config.yml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
@@ -161,12 +180,13 @@ async def wait_ready(url: str, timeout: float = 10.0) -> bool:
     return False
 
 
-def start_registry(data: Path, port: int, say: Any) -> tuple[Any, LocalRegistry | None]:
+def start_registry(data: Path, port: int, say: Any, bind: str = "127.0.0.1",
+                   advertise: str = "") -> tuple[Any, LocalRegistry | None]:
     """Start the registry child (`tug server` calls this; needs a running event loop).
     Returns (Supervisor, LocalRegistry), or (None, None) with the reason said when it cannot run."""
     from tugboat.cli.supervise import Supervisor
 
-    reg = LocalRegistry(data, port)
+    reg = LocalRegistry(data, port, bind=bind, advertise=advertise)
     why = reg.missing()
     if why:
         say(f"no local image registry: {why}")
@@ -184,3 +204,49 @@ def start_registry(data: Path, port: int, say: Any) -> tuple[Any, LocalRegistry 
     _background.add(task)
     task.add_done_callback(_background.discard)
     return sup, reg
+
+
+MIRROR_CONFIGMAP = "tugboat-registries"  # in kube-public
+MIRROR_PATH = f"/api/v1/namespaces/kube-public/configmaps/{MIRROR_CONFIGMAP}"
+
+
+def mirror_configmap(reg: LocalRegistry) -> dict[str, Any]:
+    """What joined agents read: a registries.yaml with the shared registry as docker.io mirror."""
+    doc = merge_mirror({}, reg.remote_url, reg.port)
+    doc["mirrors"][f"{reg.advertise}:{reg.port}"] = {"endpoint": [reg.remote_url]}
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": MIRROR_CONFIGMAP, "namespace": "kube-public"},
+            "data": {"registries.yaml": yaml.safe_dump(doc, sort_keys=False)}}
+
+
+async def publish_mirror(client: Any, reg: LocalRegistry) -> None:
+    """Create or update kube-public/tugboat-registries (every server start; idempotent)."""
+    from tugboat.client import is_already_exists
+
+    cm = mirror_configmap(reg)
+    try:
+        await client.request("POST", "/api/v1/namespaces/kube-public/configmaps", body=cm)
+    except Exception as e:
+        if not is_already_exists(e):
+            raise
+        cur = await client.request("GET", MIRROR_PATH)
+        cm["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+        await client.request("PUT", MIRROR_PATH, body=cm)
+
+
+async def fetch_mirror(client: Any, dest: Path) -> Path | None:
+    """On a joined agent: the server's shared-registry config written to `dest` (None if none)."""
+    from tugboat.client import is_not_found
+
+    try:
+        cm = await client.request("GET", MIRROR_PATH)
+    except Exception as e:
+        if is_not_found(e):
+            return None
+        raise
+    text = (cm.get("data") or {}).get("registries.yaml") or ""
+    if not text:
+        return None
+    dest.write_text(text)
+    dest.chmod(0o600)
+    return dest

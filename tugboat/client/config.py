@@ -75,7 +75,9 @@ class Config:
         """An SSLContext for https servers (None for http)."""
         if not self.server.startswith("https://"):
             return None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        if self.insecure_skip_tls_verify or not (self.ca_data or self.ca_file):
+            # (the system roots only when needed: loading them costs every process ≈ 2 MB)
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
         if self.insecure_skip_tls_verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE

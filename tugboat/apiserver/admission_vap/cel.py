@@ -13,10 +13,21 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-try:
-    import celpy  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - the dependency is declared in pyproject
-    celpy = None  # type: ignore[assignment]
+celpy: Any = None  # imported on first use (_load): with lark and pendulum it costs ≈ 7 MB idle
+_loaded = False
+
+
+def _load() -> Any:
+    global celpy, _loaded
+    if not _loaded:
+        _loaded = True
+        try:
+            import celpy as mod  # type: ignore[import-untyped]
+
+            celpy = mod
+        except ImportError:  # pragma: no cover - the dependency is declared in pyproject
+            celpy = None
+    return celpy
 
 
 class CelError(Exception):
@@ -24,12 +35,12 @@ class CelError(Exception):
 
 
 def available() -> bool:
-    return celpy is not None
+    return _load() is not None
 
 
 @lru_cache(maxsize=1024)
 def _compile(expr: str) -> Any:
-    if celpy is None:
+    if _load() is None:
         raise CelError("CEL is not available (install cel-python)")
     env = celpy.Environment()
     try:
