@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,14 +42,14 @@ def artifacts_dir() -> Path:
 
 
 @contextmanager
-def token_server(extra_tokens: str = "") -> Iterator[TugServer]:
+def token_server(extra_tokens: str = "", server_args: list[str] | None = None) -> Iterator[TugServer]:
     """A `tug server` (no agent) that accepts ADMIN_TOKEN as user `dash-admin` in system:masters."""
     tmp = Path(tempfile.mkdtemp(prefix="tug-dash-tokens-"))
     try:
         tokens = tmp / "tokens.csv"
         tokens.write_text(f'{ADMIN_TOKEN},dash-admin,1000,"system:masters"\n{VIEWER_TOKEN},dash-viewer,1001\n'
                           f'{extra_tokens}')
-        srv = start_server(["--token-auth-file", str(tokens)])
+        srv = start_server(["--token-auth-file", str(tokens), *(server_args or [])])
         try:
             yield srv
         finally:
@@ -62,8 +63,10 @@ class Browser:
     pw: Any
     browser: Any
 
-    def page(self, width: int = 1366, height: int = 900) -> Any:
-        ctx = self.browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height})
+    def page(self, width: int = 1366, height: int = 900, bypass_csp: bool = False) -> Any:
+        """A fresh context's page; bypass_csp only to inject test tooling (axe-core) into it."""
+        ctx = self.browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height},
+                                       bypass_csp=bypass_csp)
         page = ctx.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -98,12 +101,32 @@ def goto(page: Any, url: str) -> None:
             page.wait_for_function("() => window.tugboatApp !== undefined", timeout=15000)
             return
         except Exception as e:  # playwright's Error / TimeoutError
-            if attempt == 4 or not ("ERR_NETWORK_CHANGED" in str(e) or "Timeout" in str(e)):
+            # a network change mid-load also shows as a navigation "interrupted by" chrome's error page
+            if attempt == 4 or not any(w in str(e) for w in ("ERR_NETWORK_CHANGED", "Timeout", "chrome-error://")):
                 raise
+            time.sleep(0.5 * (attempt + 1))
 
 
-def sign_in(page: Any, srv: TugServer, token: str = ADMIN_TOKEN, name: str = "local") -> None:
+def sign_in(page: Any, srv: TugServer, token: str = ADMIN_TOKEN, name: str = "local", server: str = "",
+            namespace: str = "") -> None:
+    """Sign in on `srv`'s dashboard; `server` names another cluster's API server instead,
+    `namespace` limits the context to one namespace (a user bound by a RoleBinding)."""
     goto(page, f"{srv.url}/dashboard/")
     page.get_by_label("Context name").fill(name)
+    if server:
+        page.get_by_label("API server").fill(server)
+    if namespace:
+        page.get_by_label("Limit to namespace").fill(namespace)
     page.get_by_label("Bearer token").fill(token)
     page.get_by_role("button", name="Sign in").click()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(artifacts_dir() / f"{name}.png"), full_page=True)
+
+
+def deployment(ns: str, name: str, replicas: int) -> str:
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+            f"spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n"
+            f"  template:\n    metadata: {{labels: {{app: {name}}}}}\n"
+            f"    spec: {{containers: [{{name: app, image: busybox}}]}}\n")

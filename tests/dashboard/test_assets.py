@@ -51,3 +51,13 @@ def test_vendored_libraries_ship_with_their_licenses() -> None:
     for lib in ("xterm", "js-yaml"):
         assert "MIT" in (vendor / f"LICENSE.{lib}").read_text() or "Permission is hereby granted" in (
             vendor / f"LICENSE.{lib}").read_text()
+
+
+def test_every_preloaded_module_exists() -> None:
+    import re
+
+    index = dashboard.serve("/dashboard/").body.decode()
+    preloads = re.findall(r'rel="modulepreload" href="([^"]+)"', index)
+    assert "js/views/overview.js" in preloads
+    for href in preloads:
+        assert dashboard.serve("/dashboard/" + href).status == 200, href

@@ -20,6 +20,7 @@ def run_js(body: str) -> object:
     src = (f"import * as ui from '{(js / 'ui.js').as_uri()}';\n"
            f"import * as wl from '{(js / 'views' / 'workloads.js').as_uri()}';\n"
            f"import * as ov from '{(js / 'views' / 'overview.js').as_uri()}';\n"
+           f"import * as dom from '{(js / 'dom.js').as_uri()}';\n"
            f"const out = await (async () => {{ {body} }})();\nconsole.log(JSON.stringify(out));\n")
     assert NODE is not None
     p = subprocess.run([NODE, "--input-type=module", "-e", src], capture_output=True, text=True, timeout=60)
@@ -80,7 +81,7 @@ def test_tree_nests_deployment_replicaset_pods_containers() -> None:
         spec: { containers: [{ name: 'app', image: 'busybox' }] }, status: { phase: 'Running' } });
       const data = { deployments: [dep], replicasets: [rs], pods: [pod('web-1-a'), pod('web-1-b')] };
       const c = { col: (k) => ({ list: () => data[k] || [] }) };
-      const html = wl.buildTree(c, 'n', new Set());
+      const html = dom.toHtml(wl.buildTree(c, 'n', new Set()));
       const dPos = html.indexOf('data-obj="Deployment/web"'), rPos = html.indexOf('data-obj="ReplicaSet/web-1"');
       const pPos = html.indexOf('data-pod="web-1-a"');
       return [dPos >= 0 && dPos < rPos && rPos < pPos, (html.match(/data-pod=/g) || []).length,
@@ -102,12 +103,57 @@ def test_yaml_edit_rebases_only_over_status_changes() -> None:
     assert got == [True, False, False, True]
 
 
+def test_tree_nodes_have_unique_keys_and_nest_kids_in_their_slot() -> None:
+    got = run_js("""
+      const dep = { metadata: { name: 'web', namespace: 'n', uid: 'd1' }, spec: { replicas: 1 }, status: {} };
+      const rs = { metadata: { name: 'web-1', namespace: 'n', uid: 'r1', ownerReferences: [{ uid: 'd1', controller: true }] },
+                   spec: { replicas: 1 }, status: {} };
+      const pod = { metadata: { name: 'web-1-a', namespace: 'n', uid: 'p1', ownerReferences: [{ uid: 'r1', controller: true }] },
+        spec: { containers: [] }, status: {} };
+      const data = { deployments: [dep], replicasets: [rs], pods: [pod] };
+      const c = { col: (k) => ({ list: () => data[k] || [] }) };
+      const tree = wl.buildTree(c, 'n', new Set(['closed:r1']));
+      const uniq = (ns) => new Set(ns.map((n) => n.key)).size === ns.length
+        && ns.every((n) => !n.kids || uniq(n.kids));
+      const deps = tree.find((s) => s.key === 'Deployments');
+      const d = deps.kids[0], r = d.kids[0];
+      const html = dom.toHtml([d]);
+      return [uniq(tree), d.key, d.open, r.key, r.open, r.kids[0].key, (html.match(/data-kids/g) || []).length,
+              html.indexOf('data-obj="ReplicaSet/web-1"') < html.indexOf('data-pod="web-1-a"'),
+              d.html.includes('web-1-a'), tree.find((s) => s.key === 'Jobs').kids[0].key];""")
+    # a group's own html never holds its children: a pod change cannot force its Deployment's re-parse
+    assert got == [True, "d1", True, "r1", False, "p1", 2, True, False, "none"]
+
+
 def test_long_pod_lists_are_paged_until_the_user_asks_for_all() -> None:
     got = run_js("""
       const pods = Array.from({ length: 60 }, (_, i) => ({ metadata: { name: 'p' + i, namespace: 'n', uid: 'u' + i },
         spec: { containers: [] }, status: { phase: 'Running' } }));
-      const count = (h) => (h.match(/data-pod=/g) || []).length;
+      const count = (nodes) => (dom.toHtml(nodes).match(/data-pod=/g) || []).length;
+      const has = (nodes, s) => dom.toHtml(nodes).includes(s);
       const paged = wl.pods_(pods, 'rs1', new Set()), all = wl.pods_(pods, 'rs1', new Set(['all:rs1']));
-      return [count(paged), paged.includes('Show all 60 pods'), count(all), all.includes('Show all'),
+      return [count(paged), has(paged, 'Show all 60 pods'), count(all), has(all, 'Show all'),
               count(wl.pods_(pods.slice(0, 5), 'x', new Set()))];""")
     assert got == [50, True, 60, False, 5]
+
+
+def test_a_one_namespace_context_lists_namespaced_kinds_in_it() -> None:
+    js = STATIC / "js"
+    got = run_js(f"""
+      const cache = await import('{(js / 'cache.js').as_uri()}');
+      const api = {{ get: () => new Promise(() => {{}}) }};  // lists never answer: only the paths matter
+      const scoped = new cache.Cluster(api, 'team-a'), all = new cache.Cluster(api);
+      return [scoped.col('pods').path, scoped.col('deployments').path, scoped.col('nodes').path,
+              scoped.col('namespaces').path, all.col('pods').path];""")
+    assert got == ["/api/v1/namespaces/team-a/pods", "/apis/apps/v1/namespaces/team-a/deployments", "/api/v1/nodes",
+                   "/api/v1/namespaces", "/api/v1/pods"]
+
+
+def test_the_cors_flag_suggested_admits_exactly_this_origin() -> None:
+    js = STATIC / "js"
+    got = run_js(f"""
+      const api = await import('{(js / 'api.js').as_uri()}');
+      const re = new RegExp(api.corsRegex('https://127.0.0.1:6443'));
+      return [api.corsRegex('https://127.0.0.1:6443'), re.test('https://127.0.0.1:6443'),
+              re.test('https://127.0.0.1:64430'), re.test('https://127a0a0a1:6443')];""")
+    assert got == [r"^https://127\.0\.0\.1:6443$", True, False, False]

@@ -138,27 +138,27 @@ def test_several_contexts_switch_and_survive_a_reload(browser: harness.Browser, 
 
 
 def _pods_under(page: Any, name: str) -> int:
-    dep = page.locator("details", has=page.locator(f'summary[data-obj="Deployment/{name}"]')).first
-    return int(dep.locator("summary[data-pod]").count())
+    dep = page.locator("li[data-uid]", has=page.locator(f'[data-obj="Deployment/{name}"]')).first
+    return int(dep.locator("[data-pod]").count())
 
 
 def test_deployment_tree_updates_as_it_scales(page: Any, srv: TugServer, ns: str) -> None:
     srv.kubectl("apply", "-f", "-", input=deployment(ns, "web", 2))
-    page.get_by_label("Namespace").select_option(ns)
+    page.get_by_label("Namespace", exact=True).select_option(ns)
     page.evaluate("location.hash = '#/workloads'")
-    page.wait_for_function("n => document.querySelectorAll('#wl-tree summary[data-pod]').length === n", arg=2)
+    page.wait_for_function("n => document.querySelectorAll('#wl-tree [data-pod]').length === n", arg=2)
     assert _pods_under(page, "web") == 2
     srv.kubectl("scale", "-n", ns, "deployment/web", "--replicas=4")
-    page.wait_for_function("n => document.querySelectorAll('#wl-tree summary[data-pod]').length === n", arg=4)
+    page.wait_for_function("n => document.querySelectorAll('#wl-tree [data-pod]').length === n", arg=4)
     assert page.locator('[data-replicas="0/4"]').count() >= 1  # deployment and its replica set
     shot(page, "workloads")
     # scale from the object page's action, the tree follows
     page.evaluate(f"location.hash = '#/object/Deployment/{ns}/web'")
-    page.get_by_label("Replicas").fill("1")
+    page.get_by_label("Replicas", exact=True).fill("1")
     page.get_by_role("button", name="Scale").click()
     page.locator("#dt-msg", has_text="Deployment web scaled to 1").wait_for()
     page.evaluate("location.hash = '#/workloads'")
-    page.wait_for_function("n => document.querySelectorAll('#wl-tree summary[data-pod]').length === n", arg=1)
+    page.wait_for_function("n => document.querySelectorAll('#wl-tree [data-pod]').length === n", arg=1)
 
 
 def test_yaml_edit_is_applied_and_invalid_edit_shows_server_error(page: Any, srv: TugServer, ns: str) -> None:
@@ -166,7 +166,7 @@ def test_yaml_edit_is_applied_and_invalid_edit_shows_server_error(page: Any, srv
     page.evaluate(f"location.hash = '#/object/Deployment/{ns}/edit'")
     ta = page.get_by_label("YAML of Deployment edit")
     # the deployment controller annotates the revision; edit the settled object, like a user would
-    page.wait_for_function("() => document.querySelector('#dt-yaml').value.includes('deployment.kubernetes.io/revision')")
+    page.wait_for_function("() => document.querySelector('#dt-yaml')?.value.includes('deployment.kubernetes.io/revision')")
     obj = yaml.safe_load(ta.input_value())
     assert "managedFields" not in obj["metadata"]
     obj["spec"]["template"]["metadata"]["labels"]["tier"] = "front"

@@ -16,6 +16,9 @@ export class Api {
   constructor(ctx) {
     this.base = (ctx.server || "").replace(/\/+$/, "");
     this.token = ctx.token || "";
+    // a client certificate for another origin is only presented with credentials "include"
+    // (the server must then answer Access-Control-Allow-Credentials, which --cors-allowed-origins does)
+    this.credentials = this.token ? "same-origin" : "include";
   }
 
   headers(extra = {}) {
@@ -27,17 +30,29 @@ export class Api {
   url(path) { return this.base + path; }
 
   async request(method, path, body, contentType = "application/json") {
-    const init = { method, headers: this.headers(), credentials: "same-origin" };
+    const init = { method, headers: this.headers(), credentials: this.credentials };
     if (body !== undefined) {
       init.headers["Content-Type"] = contentType;
       init.body = typeof body === "string" ? body : JSON.stringify(body);
     }
-    const resp = await fetch(this.url(path), init);
+    const resp = await this.fetch(path, init);
     const text = await resp.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
     if (!resp.ok) throw new ApiError(resp.status, data);
     return data;
+  }
+
+  // fetch() that says what a network-level failure most likely means: for another cluster's
+  // server, that it does not allow this page's origin (CORS) or its certificate is not trusted.
+  async fetch(path, init) {
+    try {
+      return await fetch(this.url(path), init);
+    } catch (e) {
+      if (e.name === "AbortError" || !this.base || new URL(this.base).origin === location.origin) throw e;
+      throw new ApiError(0, { message: `cannot reach ${this.base}: start that server with `
+        + `--cors-allowed-origins '${corsRegex(location.origin)}' and make sure this browser trusts its certificate` });
+    }
   }
 
   get(path) { return this.request("GET", path); }
@@ -49,7 +64,7 @@ export class Api {
 
   // Stream a chunked response, calling onText for each decoded chunk; resolves when it ends.
   async stream(path, onText, signal) {
-    const resp = await fetch(this.url(path), { headers: this.headers({ Accept: "*/*" }), signal });
+    const resp = await this.fetch(path, { headers: this.headers({ Accept: "*/*" }), signal, credentials: this.credentials });
     if (!resp.ok) {
       let body = null;
       try { body = await resp.json(); } catch { /* not a Status */ }
@@ -101,6 +116,11 @@ export function b64url(s) {
   let bin = "";
   for (const b of bytes) bin += String.fromCharCode(b);
   return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// The --cors-allowed-origins value that admits exactly this origin (upstream matches a regex).
+export function corsRegex(origin) {
+  return "^" + origin.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "$";
 }
 
 // The REST path of a resource collection or object.

@@ -4,16 +4,18 @@
 import { Api, ApiError } from "./api.js";
 import { Cluster } from "./cache.js";
 import * as contexts from "./contexts.js";
-import { esc } from "./ui.js";
+import { esc, scrollFocus } from "./ui.js";
 import * as overview from "./views/overview.js";
 import * as workloads from "./views/workloads.js";
 import * as nodes from "./views/nodes.js";
-import * as detail from "./views/detail.js";
 import * as logs from "./views/logs.js";
-import * as shell from "./views/shell.js";
 
 const $ = (id) => document.getElementById(id);
-const ROUTES = { overview, workloads, nodes, object: detail, logs, shell };
+// The object page (js-yaml) and the shell (xterm.js, 340 kB) load when first opened, so a cold
+// start parses only what the overview needs.
+const ROUTES = { overview: () => overview, workloads: () => workloads, nodes: () => nodes, logs: () => logs,
+  object: () => import("./views/detail.js"), shell: () => import("./views/shell.js") };
+let routeSeq = 0;
 
 export const app = {
   api: null, cluster: null, ns: "", user: "", unmount: null,
@@ -39,10 +41,15 @@ async function whoami(api) {
 
 async function signIn(ctx) {
   const api = new Api(ctx);
-  const user = await whoami(api);
+  // the lists the overview needs start while whoami checks the credentials (one round trip less)
+  const cluster = new Cluster(api, ctx.namespace || "");
+  if (!location.hash || location.hash.startsWith("#/overview")) for (const k of ["pods", "nodes", "events"]) cluster.col(k);
+  let user;
+  try { user = await whoami(api); } catch (e) { cluster.close(); throw e; }
   if (app.cluster) app.cluster.close();
   app.api = api;
-  app.cluster = new Cluster(api);
+  app.cluster = cluster;
+  app.ns = ctx.namespace || "";
   app.user = user;
   $("whoami").textContent = user ? `Signed in as ${user}` : "";
   $("signin").hidden = true;
@@ -63,15 +70,17 @@ function fillContexts() {
 }
 
 function watchNamespaces() {
-  const col = app.cluster.col("namespaces");
-  col.subscribe(() => {
-    const names = col.list().map((n) => n.metadata.name).sort();
-    $("ns-select").innerHTML = '<option value="">All namespaces</option>' + names.map((n) =>
+  const fill = (names, all) => {
+    $("ns-select").innerHTML = (all ? '<option value="">All namespaces</option>' : "") + names.map((n) =>
       `<option ${n === app.ns ? "selected" : ""}>${esc(n)}</option>`).join("");
-  });
+  };
+  if (app.cluster.ns) { fill([app.cluster.ns], false); return; } // a one-namespace context
+  const col = app.cluster.col("namespaces");
+  col.subscribe(() => fill(col.list().map((n) => n.metadata.name).sort(), true));
 }
 
 function showSignIn(message = "") {
+  routeSeq++; // a view still loading must not mount over the form
   if (app.unmount) { app.unmount(); app.unmount = null; }
   $("view").innerHTML = "";
   $("signin").hidden = false;
@@ -81,11 +90,14 @@ function showSignIn(message = "") {
   $("si-token").focus();
 }
 
-function route() {
+async function route() {
   if (!app.api) return;
   if (app.unmount) { app.unmount(); app.unmount = null; }
+  const seq = ++routeSeq;
+  $("view").innerHTML = ""; // the old view is unmounted: no dead controls while the next one loads
   const parts = (location.hash.replace(/^#\/?/, "") || "overview").split("/").map(decodeURIComponent);
-  const view = ROUTES[parts[0]] || overview;
+  const view = await (ROUTES[parts[0]] || ROUTES.overview)();
+  if (seq !== routeSeq || !app.api) return; // the user moved on (or signed out) meanwhile
   const el = $("view");
   el.innerHTML = "";
   for (const a of document.querySelectorAll("#nav a")) {
@@ -99,7 +111,7 @@ function init() {
   $("signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = ev.target;
-    const ctx = { name: f.name.value.trim() || "local", server: f.server.value.trim(),
+    const ctx = { name: f.name.value.trim() || "local", server: f.server.value.trim(), namespace: f.namespace.value.trim(),
       token: f.cert.checked ? "" : f.token.value.trim() };
     $("signin-error").textContent = "";
     try {
@@ -127,6 +139,7 @@ function init() {
   });
   $("ns-select").addEventListener("change", (ev) => { app.ns = ev.target.value; route(); });
   window.addEventListener("hashchange", route);
+  window.addEventListener("resize", () => scrollFocus($("view")));
   const cur = contexts.current();
   if (cur) signIn(cur).catch((e) => showSignIn(`Please sign in again: ${e.message}`));
   else showSignIn();

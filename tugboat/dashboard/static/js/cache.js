@@ -83,13 +83,17 @@ export const KINDS = {
   jobs: ["batch/v1", "jobs"], cronjobs: ["batch/v1", "cronjobs"],
 };
 
+const CLUSTER_SCOPED = new Set(["nodes", "namespaces", "pvs"]);
+
+// `ns`: the context's namespace, for users whose RBAC grants one namespace (a RoleBinding):
+// namespaced kinds are then listed and watched in it instead of across the cluster.
 export class Cluster {
-  constructor(api) { this.api = api; this.cols = new Map(); }
+  constructor(api, ns = "") { this.api = api; this.ns = ns; this.cols = new Map(); }
   col(kind) {
     let c = this.cols.get(kind);
     if (!c) {
       const [v, plural] = KINDS[kind];
-      c = new Collection(this.api, v, plural);
+      c = new Collection(this.api, v, plural, CLUSTER_SCOPED.has(kind) ? "" : this.ns);
       this.cols.set(kind, c);
     }
     return c;

@@ -14,6 +14,16 @@ export function age(ts) {
   return `${Math.floor(s / 86400)}d`;
 }
 
+// An age that keeps ticking without changing the row's html (dom.js keeps rows whose html is
+// unchanged; an age in seconds inside it would replace every young pod's row every second).
+export function ageTag(ts) { return `<time data-age datetime="${esc(ts || "")}"></time>`; }
+export function tickAges(root) {
+  for (const t of root.querySelectorAll("time[data-age]")) {
+    const a = age(t.getAttribute("datetime"));
+    if (t.textContent !== a) t.textContent = a;
+  }
+}
+
 // Pod status the way kubectl's STATUS column shows it (waiting/terminated reason wins).
 export function podStatus(p) {
   if (p.metadata.deletionTimestamp) return "Terminating";
@@ -117,4 +127,13 @@ export function throttledRender(fn) {
     if (wait > 0) timer = setTimeout(run, wait);
     else { frame = true; requestAnimationFrame(run); }
   };
+}
+
+// A box that scrolls sideways (a wide table on a phone) must be reachable by keyboard; one that
+// fits needs no extra tab stop. Views call this after rendering; app.js on resize.
+export function scrollFocus(root = document) {
+  for (const el of root.querySelectorAll(".scroll")) {
+    if (el.scrollWidth > el.clientWidth + 1) el.setAttribute("tabindex", "0");
+    else el.removeAttribute("tabindex");
+  }
 }

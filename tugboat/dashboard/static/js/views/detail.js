@@ -5,7 +5,7 @@
 import { dump, load } from "../../vendor/js-yaml.mjs";
 import { ApiError } from "../api.js";
 import { cordon, drain, objPath, remove, restart, rollback, scale } from "../actions.js";
-import { KIND_INFO, age, badge, esc, objHref, objLink, renderInto, announce } from "../ui.js";
+import { KIND_INFO, age, badge, esc, objHref, objLink, renderInto, announce, scrollFocus } from "../ui.js";
 import { evTime } from "./overview.js";
 
 const SCALABLE = new Set(["Deployment", "StatefulSet", "ReplicaSet"]);
@@ -72,13 +72,15 @@ export function mount(el, app, [kind, ns0, name]) {
   const path = objPath(kind, ns, name);
   const abort = new AbortController();
   let obj = null, dirty = false, base = null; // base: the object the editor's text came from
+  let actsHtml = "";
+  let gone = false; // the watch saw it deleted: that news outlives any later action message
   el.innerHTML = `<h2><span class="kind">${esc(kind)}</span> ${esc(ns ? ns + "/" : "")}${esc(name)}</h2>
     <p id="dt-msg" role="status"></p>
     <div class="grid2">
       <section aria-labelledby="dt-h-act" class="card"><h3 id="dt-h-act">Actions</h3><div id="dt-actions" class="actions"></div></section>
       <section aria-labelledby="dt-h-rel" class="card"><h3 id="dt-h-rel">Relations</h3><div id="dt-rel"></div></section>
     </div>
-    <section aria-labelledby="dt-h-cond"><h3 id="dt-h-cond">Conditions</h3><div id="dt-cond" class="scroll"></div></section>
+    <section aria-labelledby="dt-h-cond"><h3 id="dt-h-cond">Conditions</h3><div id="dt-cond" class="scroll" role="region" aria-labelledby="dt-h-cond"></div></section>
     <section aria-labelledby="dt-h-yaml"><h3 id="dt-h-yaml">YAML</h3>
       <label for="dt-yaml" class="sr-only">YAML of ${esc(kind)} ${esc(name)}</label>
       <textarea id="dt-yaml" spellcheck="false" rows="24"></textarea>
@@ -90,10 +92,14 @@ export function mount(el, app, [kind, ns0, name]) {
   ta.addEventListener("input", () => { dirty = true; });
 
   function render() {
-    if (!obj) return;
-    $("#dt-actions").innerHTML = actionsHtml(kind, obj);
+    if (!obj || abort.signal.aborted) return; // a GET that resolves after the user left
+    // redraw the actions only when they change and the user is not using them: a status update
+    // from a controller must not reset the replica count being typed
+    const acts = $("#dt-actions"), html = actionsHtml(kind, obj);
+    if (html !== actsHtml && !acts.contains(document.activeElement)) { acts.innerHTML = html; actsHtml = html; }
     renderInto($("#dt-rel"), relationsHtml(app, obj));
     renderInto($("#dt-cond"), conditionsHtml(obj));
+    scrollFocus(el);
     if (!dirty) { ta.value = yamlOf(obj); base = obj; }
     const evs = app.cluster.col("events").list(ns).filter((e) => e.involvedObject.uid === obj.metadata.uid
       || (e.involvedObject.kind === kind && e.involvedObject.name === name))
@@ -110,7 +116,7 @@ export function mount(el, app, [kind, ns0, name]) {
         render();
         await app.api.watch(coll, obj.metadata.resourceVersion, (ev) => {
           if (ev.type === "MODIFIED" || ev.type === "ADDED") { obj = ev.object; render(); }
-          if (ev.type === "DELETED") { msg.textContent = `${kind} ${name} was deleted.`; }
+          if (ev.type === "DELETED") { gone = true; msg.textContent = `${kind} ${name} was deleted.`; announce(msg.textContent); }
         }, abort.signal);
       } catch (e) {
         if (abort.signal.aborted) return;
@@ -161,7 +167,8 @@ export function mount(el, app, [kind, ns0, name]) {
       if (act === "drain") msg.textContent = await drain(app.api, name, app.cluster.col("pods").list());
       if (act === "delete") {
         if (!confirm(`Delete ${kind} ${name}?`)) return;
-        await remove(app.api, kind, ns, name); msg.textContent = `${kind} ${name} deleted`;
+        await remove(app.api, kind, ns, name);
+        msg.textContent = gone ? `${kind} ${name} was deleted.` : `${kind} ${name} deleted`;
       }
       announce(msg.textContent);
     } catch (e) { msg.textContent = `Error: ${e.message}`; }

@@ -15,7 +15,7 @@ export function mount(el, app, [ns, pod, container]) {
       <span id="lg-count" class="muted" aria-live="polite"></span>
     </form>
     <p id="lg-error" class="error" role="alert"></p>
-    <pre id="lg-out" class="logs" tabindex="0" aria-label="Log output"></pre>`;
+    <pre id="lg-out" class="logs" role="log" tabindex="0" aria-label="Log output"></pre>`;
   const out = el.querySelector("#lg-out"), err = el.querySelector("#lg-error");
   const follow = el.querySelector("#lg-follow"), prev = el.querySelector("#lg-prev"), search = el.querySelector("#lg-search");
   let lines = [], partial = "", abort = null, scheduled = false;

@@ -1,7 +1,10 @@
 // Cluster overview: nodes (status, capacity, requests allocated, live usage from metrics.k8s.io),
 // pods by phase, recent warning events. Counting is O(pods) per frame, never per change.
 
-import { badge, esc, fmtCpu, fmtMem, meter, objLink, podStatus, qty, renderInto, age } from "../ui.js";
+import { badge, esc, fmtCpu, fmtMem, meter, objLink, qty, renderInto, age, scrollFocus, throttledRender } from "../ui.js";
+import { patchChildren } from "../dom.js";
+
+const byName = (a, b) => a.metadata.name.localeCompare(b.metadata.name);
 
 export function nodeReady(n) {
   const c = ((n.status || {}).conditions || []).find((x) => x.type === "Ready");
@@ -26,21 +29,27 @@ export function requestsByNode(pods) {
   return out;
 }
 
-export function nodeRows(nodes, pods, usage) {
-  const alloc = requestsByNode(pods);
-  return nodes.map((n) => {
-    const a = (n.status || {}).allocatable || (n.status || {}).capacity || {};
-    const r = alloc.get(n.metadata.name) || { cpu: 0, mem: 0, pods: 0 };
-    const u = usage.get(n.metadata.name);
-    const st = nodeReady(n);
-    return `<tr><th scope="row">${objLink("Node", n)}</th>
-      <td>${st.split(",").map(badge).join(" ")}</td>
-      <td>${meter(`CPU requested on ${n.metadata.name}`, r.cpu, qty(a.cpu), fmtCpu)}</td>
-      <td>${meter(`memory requested on ${n.metadata.name}`, r.mem, qty(a.memory), fmtMem)}</td>
-      <td>${u ? meter(`CPU used on ${n.metadata.name}`, qty(u.cpu), qty(a.cpu), fmtCpu) : '<span class="muted">no metrics</span>'}</td>
-      <td>${u ? meter(`memory used on ${n.metadata.name}`, qty(u.memory), qty(a.memory), fmtMem) : '<span class="muted">no metrics</span>'}</td>
-      <td>${r.pods} / ${esc(a.pods || "?")}</td></tr>`;
-  }).join("");
+// One <tr> per node as dom.js nodes (key: node name); `alloc` may be passed in when already counted.
+export function nodeRowNodes(nodes, pods, usage, alloc = requestsByNode(pods)) {
+  return nodes.map((n) => ({ key: n.metadata.name, html: nodeRow(n, alloc, usage) }));
+}
+
+export function nodeRows(nodes, pods, usage, alloc = requestsByNode(pods)) {
+  return nodes.map((n) => nodeRow(n, alloc, usage)).join("");
+}
+
+function nodeRow(n, alloc, usage) {
+  const a = (n.status || {}).allocatable || (n.status || {}).capacity || {};
+  const r = alloc.get(n.metadata.name) || { cpu: 0, mem: 0, pods: 0 };
+  const u = usage.get(n.metadata.name);
+  const st = nodeReady(n);
+  return `<tr><th scope="row">${objLink("Node", n)}</th>
+    <td>${st.split(",").map(badge).join(" ")}</td>
+    <td>${meter(`CPU requested on ${n.metadata.name}`, r.cpu, qty(a.cpu), fmtCpu)}</td>
+    <td>${meter(`memory requested on ${n.metadata.name}`, r.mem, qty(a.memory), fmtMem)}</td>
+    <td>${u ? meter(`CPU used on ${n.metadata.name}`, qty(u.cpu), qty(a.cpu), fmtCpu) : '<span class="muted">no metrics</span>'}</td>
+    <td>${u ? meter(`memory used on ${n.metadata.name}`, qty(u.memory), qty(a.memory), fmtMem) : '<span class="muted">no metrics</span>'}</td>
+    <td>${r.pods} / ${esc(a.pods || "?")}</td></tr>`;
 }
 
 export function mount(el, app) {
@@ -50,7 +59,7 @@ export function mount(el, app) {
   el.innerHTML = `<h2>Cluster overview</h2>
     <section aria-labelledby="ov-pods"><h3 id="ov-pods">Pods by phase</h3><div id="ov-phase" class="tiles"></div></section>
     <section aria-labelledby="ov-nodes"><h3 id="ov-nodes">Nodes</h3>
-      <div class="scroll"><table><caption class="sr-only">Nodes with capacity, requests and usage</caption>
+      <div class="scroll" role="region" aria-labelledby="ov-nodes"><table><caption class="sr-only">Nodes with capacity, requests and usage</caption>
       <thead><tr><th scope="col">Node</th><th scope="col">Status</th><th scope="col">CPU requested</th>
       <th scope="col">Memory requested</th><th scope="col">CPU used</th><th scope="col">Memory used</th>
       <th scope="col">Pods</th></tr></thead><tbody id="ov-node-rows"></tbody></table></div></section>
@@ -66,12 +75,14 @@ export function mount(el, app) {
     renderInto(phaseEl, phases.map((ph) => `<div class="tile ${badgeTone(ph)}" data-phase="${ph}">
       <span class="num">${counts[ph] || 0}</span><span>${ph}</span></div>`).join("")
       + `<div class="tile" data-phase="total"><span class="num">${ps.length}</span><span>Total</span></div>`);
-    renderInto(rowsEl, nodeRows(nodes.list(), pods.list(), usage) || '<tr><td colspan="7">No nodes.</td></tr>');
+    const rows = nodeRowNodes(nodes.list().sort(byName), pods.list(), usage);
+    patchChildren(rowsEl, rows.length ? rows : [{ key: "", html: '<tr><td colspan="7">No nodes.</td></tr>' }]);
     const warn = events.list(app.ns).filter((e) => e.type === "Warning")
       .sort((a, b) => evTime(b).localeCompare(evTime(a))).slice(0, 20);
     renderInto(evEl, warn.map((e) => `<li><span class="badge bad">${esc(e.reason)}</span>
       <span class="muted">${esc(age(evTime(e)))}</span> ${esc(e.involvedObject.kind)}/${esc(e.involvedObject.name)}:
       ${esc(e.message)}</li>`).join("") || "<li>No warnings.</li>");
+    scrollFocus(el);
     el.dataset.rendered = String(performance.now());
   }
   async function loadMetrics() {
@@ -81,7 +92,8 @@ export function mount(el, app) {
       render();
     } catch { /* no metrics API: the columns say so */ }
   }
-  const unsub = [pods, nodes, events].map((col) => col.subscribe(render));
+  const later = throttledRender(render); // three collections, one render per frame at most
+  const unsub = [pods, nodes, events].map((col) => col.subscribe(later));
   render();
   loadMetrics();
   // metrics.k8s.io has no watch: refresh usage on a slow timer (the only timer-driven data)
