@@ -206,3 +206,29 @@ def test_preemption_not_helpful_message() -> None:
     ei.value.diagnosis.post_filter_msg = res.status.message
     assert str(ei.value) == ("0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: "
                              "1 No preemption victims found for incoming pod.")
+
+
+def test_spread_counts_follow_pods_through_relabel_termination_and_removal() -> None:
+    from tugboat.api.selectors import label_selector_from_dict
+    from tugboat.scheduler.plugins.spread import count_matching
+    fw = make([node("a")], [pod("w-0", labels={"app": "w"}, node_name="a"),
+                            pod("w-1", labels={"app": "w"}, node_name="a"),
+                            pod("o-0", labels={"app": "w"}, ns="other", node_name="a"),
+                            pod("x-0", labels={"app": "x"}, node_name="a")])
+    cache = fw.handle.cache
+    sel = label_selector_from_dict({"matchLabels": {"app": "w"}})
+    ni = cache.node_list()[0]
+    memo: dict[Any, bool] = {}
+    assert count_matching(ni, sel, "default", memo) == 2 and count_matching(ni, sel, "other") == 1
+    relabelled = pod("w-1", labels={"app": "x"}, node_name="a")
+    cache.add_pod(PodInfo(relabelled))  # an update of a placed pod
+    assert count_matching(ni, sel, "default") == 1
+    assert count_matching(ni, label_selector_from_dict({"matchLabels": {"app": "x"}}), "default") == 2
+    terminating = pod("w-0", labels={"app": "w"}, node_name="a")
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    cache.add_pod(PodInfo(terminating))
+    assert count_matching(ni, sel, "default") == 0  # terminating pods do not count
+    cache.remove_pod("default/w-0")
+    cache.remove_pod("default/w-1")
+    cache.remove_pod("default/x-0")
+    assert count_matching(ni, sel, "default") == 0 and ni.label_counts == {("other", (("app", "w"),)): 1}

@@ -213,8 +213,8 @@ class Registry:
                 new = old  # read with a retired key (encryption.py): rewrite under the current one
             if kv is None or old is None:
                 return await self.create(rt, ns, new, opts, managed=False), True
-            stored = self.to_storage(rt, codec.copy(new))
-            data = codec.encode(stored)
+            # encode() never mutates; only a version conversion needs its own copy
+            data = codec.encode(new if self.storage_type(rt) is rt else self.to_storage(rt, codec.copy(new)))
             if data == kv.value and not getattr(kv, "stale", False):  # stale: encryption.py rotation
                 return old, False
             if opts.dry_run:

@@ -21,6 +21,7 @@ from tugboat.api import errors
 from tugboat.api.errors import ApiError
 from tugboat.api.scheme import ResourceType, Scheme, default_scheme
 from tugboat.store.backend import Backend
+from tugboat.util import gctune
 from tugboat.util.clock import Clock
 
 from . import dispatch, nonresource, watch_ws
@@ -43,6 +44,7 @@ from .context import Config, Ctx
 from .cors import cors_middleware, stream_headers
 from .crds import CrdManager
 from .decode import read_limited
+from .flowcontrol import FlowControl
 from .gcfinalizers import GcFinalizers
 from .nsfinalizer import NamespaceFinalizer
 from .proxy_ws import UpgradeResp
@@ -72,6 +74,7 @@ class ApiServer:
         self.authenticators.append(WebSocketProtocolAuthenticator(lambda: self.authenticators))  # browsers
         self.authenticators.append(BootstrapTokenAuthenticator(registry_secret_getter(registry)))  # node join
         self.authorizer = authorizer or AllowAuthenticated()
+        self.flowcontrol = FlowControl()  # priority levels (flowcontrol.py); exempt: system:masters
         self.authz = _authorization(registry, authorization_mode, self.ctx.extras)  # authz/ (Node,RBAC)
         if self.authz is not None:
             self.authorizer = authorizer or self.authz.authorizer
@@ -166,6 +169,8 @@ class ApiServer:
                            "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
               "subsets": [{"addresses": [{"ip": host if host not in ("", "0.0.0.0") else "127.0.0.1"}],
                            "ports": [{"name": "https", "port": int(port or 6443), "protocol": "TCP"}]}]}
+        if "endpoint-reconciler" in self.ctx.extras:  # endpoints_reconciler: every live server, not just us
+            return
         with contextlib.suppress(ApiError):
             await reg.update(ep_rt, "default", "kubernetes", ep, WriteOpts(create_on_update=True))
 
@@ -216,10 +221,11 @@ class ApiServer:
                     await self.authorizer.authorize(req)
                 resp = nonresource.handle(self.ctx, req)
             else:
-                await self.authorizer.authorize(req)
-                if method in _BODY_METHODS:
-                    req.body = await read_limited(request.content_length, request.content.iter_chunked(65536))
-                resp = await dispatch.handle(self.ctx, req)
+                async with self.flowcontrol.seat(req.user, info):  # APF: bulk traffic queues apart from leases
+                    await self.authorizer.authorize(req)
+                    if method in _BODY_METHODS:
+                        req.body = await read_limited(request.content_length, request.content.iter_chunked(65536))
+                    resp = await dispatch.handle(self.ctx, req)
         except ApiError as e:
             resp = error_resp(e)
         except asyncio.CancelledError:
@@ -276,6 +282,7 @@ def tls_context(pki_dir: Path) -> ssl.SSLContext:
 
 
 async def serve(server: ApiServer, host: str, port: int, ssl_ctx: ssl.SSLContext | None) -> web.AppRunner:
+    gctune.tune()  # the watch cache is a large, long-lived heap: no full collection every 70k allocations
     runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024, reuse_address=True)

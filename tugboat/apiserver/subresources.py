@@ -154,12 +154,14 @@ async def binding(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str) -> R
         uid = (body.get("metadata") or {}).get("uid")
         if uid and uid != old["metadata"].get("uid"):
             raise errors.conflict("", "pods/binding", name, "the UID in the bind request does not match")
-        new = codec.copy(old)
-        new.setdefault("spec", {})["nodeName"] = node
-        status = new.setdefault("status", {})
+        # `old` is this call's own decoded copy: copy only the maps that change (a full copy
+        # of the pod was a measurable share of every bind).
+        status = dict(old.get("status") or {})
         conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now})
         status["conditions"] = conds
+        new = {**old, "metadata": dict(old["metadata"]), "spec": {**(old.get("spec") or {}), "nodeName": node},
+               "status": status}
         # Like upstream's setPodHostAndAnnotations: a direct storage update, no managedFields
         # entry for the binding (it is the hottest write of a scheduling cycle).
         return new

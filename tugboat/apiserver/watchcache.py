@@ -62,11 +62,14 @@ class CachedEvent:
 
 
 class Watcher:
-    """One client's queue of events under `prefix` with revision > `after`."""
+    """One client's queue of events under `prefix` with revision > `after`. `node`: the client
+    selects pods by `spec.nodeName=<node>`, so the cacher only hands it events of pods that are
+    (or were) on that node — upstream's indexed trigger; the client's own filter still decides."""
 
-    def __init__(self, prefix: str, after: int):
+    def __init__(self, prefix: str, after: int, node: str | None = None):
         self.prefix = prefix
         self.after = after
+        self.node = node
         self.queue: deque[CachedEvent] = deque()
         self.wake = asyncio.Event()
         self.error: Exception | None = None
@@ -106,6 +109,9 @@ class Cacher:
         self.covered_after = 0  # ring holds every event with rev > covered_after
         self.last_rev = 0
         self.watchers: set[Watcher] = set()
+        # node-triggered watchers by node name: a thousand agents each watching its own pods
+        # must not all wake up for every pod event (the loop would spend its time on wake-ups)
+        self.by_node: dict[str, set[Watcher]] = {}
         self._task: asyncio.Task[None] | None = None
         self._watch: Watch | None = None
 
@@ -130,14 +136,17 @@ class Cacher:
                         self.last_rev = ce.rev
                         for w in self.watchers:
                             w.push(ce)
+                        if self.by_node:
+                            self._push_triggered(ce)
                 return  # backend closed
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # compaction under us or a backend failure: restart clean
                 log.warning("watch cache %s restarting: %s", self.prefix, e)
-                for w in list(self.watchers):
+                for w in self.all_watchers():
                     w.fail(CompactedError(w.after, self.last_rev))
                 self.watchers.clear()
+                self.by_node.clear()
                 self.ring.clear()
                 with contextlib.suppress(Exception):
                     await self._watch.close()
@@ -146,23 +155,47 @@ class Cacher:
                 self.covered_after = self.last_rev = rev
                 self._watch = self.backend.watch(self.prefix, rev)
 
+    def _push_triggered(self, ce: CachedEvent) -> None:
+        node = _node_name(ce.obj)
+        for w in self.by_node.get(node, ()):
+            w.push(ce)
+        if ce.type == "MODIFIED":  # an object that left a node still concerns that node's watchers
+            old = _node_name(ce.prev)
+            if old != node:
+                for w in self.by_node.get(old, ()):
+                    w.push(ce)
+
+    def all_watchers(self) -> list[Watcher]:
+        return [*self.watchers, *(w for ws in self.by_node.values() for w in ws)]
+
     def subscribe(self, w: Watcher) -> bool:
         """Attach `w` if the ring covers its start; False means the caller must watch the backend."""
         if w.after < self.covered_after:
             return False
-        for ce in self.ring:
+        for ce in self.ring:  # replay: the watcher's own filter drops what is not its node's
             if ce.rev > w.after:
                 w.push(ce)
-        self.watchers.add(w)
+        if w.node is None:
+            self.watchers.add(w)
+        else:
+            self.by_node.setdefault(w.node, set()).add(w)
         return True
 
     def unsubscribe(self, w: Watcher) -> None:
-        self.watchers.discard(w)
+        if w.node is None:
+            self.watchers.discard(w)
+            return
+        ws = self.by_node.get(w.node)
+        if ws is not None:
+            ws.discard(w)
+            if not ws:
+                del self.by_node[w.node]
 
     async def stop(self) -> None:
-        for w in list(self.watchers):
+        for w in self.all_watchers():
             w.close()
         self.watchers.clear()
+        self.by_node.clear()
         if self._watch is not None:
             with contextlib.suppress(Exception):
                 await self._watch.close()
@@ -170,6 +203,10 @@ class Cacher:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+
+
+def _node_name(obj: Obj | None) -> str:
+    return ((obj or {}).get("spec") or {}).get("nodeName") or ""
 
 
 class DirectFeed:

@@ -81,7 +81,10 @@ class Client:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             ssl_ctx = self.config.ssl_context()
-            connector = aiohttp.TCPConnector(ssl=ssl_ctx if ssl_ctx is not None else False, limit=0)
+            # idle connections live 60 s (aiohttp: 15 s): bursts of writes re-use them instead of
+            # paying a TLS handshake on both sides again a few seconds later (perf, docs/benchmarks.md)
+            connector = aiohttp.TCPConnector(ssl=ssl_ctx if ssl_ctx is not None else False, limit=0,
+                                             keepalive_timeout=60)
             self._session = aiohttp.ClientSession(
                 base_url=None, connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(),
                 headers={"User-Agent": self.user_agent}, timeout=aiohttp.ClientTimeout(total=None),

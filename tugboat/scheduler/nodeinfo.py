@@ -33,6 +33,7 @@ class NodeInfo:
         "alloc_cpu", "alloc_mem", "alloc_eph", "alloc_pods", "alloc_scalar",
         "req_cpu", "req_mem", "req_eph", "req_scalar", "nz_cpu", "nz_mem",
         "pods", "pods_with_affinity", "pods_with_required_anti", "used_ports", "images", "generation",
+        "label_counts", "label_sets",
     )
 
     def __init__(self, name: str, node: Mapping[str, Any] | None = None):
@@ -51,6 +52,10 @@ class NodeInfo:
         self.pods: dict[str, PodInfo] = {}
         self.pods_with_affinity: dict[str, PodInfo] = {}
         self.pods_with_required_anti: dict[str, PodInfo] = {}
+        # non-terminating pods per (namespace, labels) group, and each group's labels: counting
+        # the pods a selector matches costs one match per group instead of one per pod
+        self.label_counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self.label_sets: dict[tuple[str, tuple[tuple[str, str], ...]], Mapping[str, str]] = {}
         self.used_ports: dict[tuple[str, int], list[str]] = {}
         self.images: dict[str, int] = {}
         self.generation = next(_generation)
@@ -99,12 +104,23 @@ class NodeInfo:
                 ips.remove(ip)
         if sign > 0:
             self.pods[pi.key] = pi
+            if pi.label_group is not None:
+                self.label_counts[pi.label_group] = self.label_counts.get(pi.label_group, 0) + 1
+                self.label_sets.setdefault(pi.label_group, pi.labels)
             if pi.has_affinity:
                 self.pods_with_affinity[pi.key] = pi
             if pi.has_required_anti:
                 self.pods_with_required_anti[pi.key] = pi
         else:
-            self.pods.pop(pi.key, None)
+            placed = self.pods.pop(pi.key, None)
+            group = placed.label_group if placed is not None else None
+            if group is not None:
+                left = self.label_counts.get(group, 0) - 1
+                if left > 0:
+                    self.label_counts[group] = left
+                else:
+                    self.label_counts.pop(group, None)
+                    self.label_sets.pop(group, None)
             self.pods_with_affinity.pop(pi.key, None)
             self.pods_with_required_anti.pop(pi.key, None)
         self.generation = next(_generation)
@@ -127,6 +143,8 @@ class NodeInfo:
             setattr(c, s, getattr(self, s))
         c.req_scalar = dict(self.req_scalar)
         c.pods = dict(self.pods)
+        c.label_counts = dict(self.label_counts)
+        c.label_sets = dict(self.label_sets)
         c.pods_with_affinity = dict(self.pods_with_affinity)
         c.pods_with_required_anti = dict(self.pods_with_required_anti)
         c.used_ports = {k: list(v) for k, v in self.used_ports.items()}

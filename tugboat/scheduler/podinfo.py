@@ -31,7 +31,7 @@ class PodInfo:
         "required_node_terms", "preferred_node_terms", "affinity_terms", "anti_affinity_terms",
         "preferred_affinity_terms", "preferred_anti_affinity_terms", "spread_constraints", "images",
         "created", "start_time", "preemption_policy", "nominated_node", "terminating", "has_affinity",
-        "has_required_anti", "simple_requests",
+        "has_required_anti", "simple_requests", "label_group",
     )
 
     def __init__(self, pod: Mapping[str, Any], priority: int | None = None):
@@ -61,6 +61,9 @@ class PodInfo:
         self.preemption_policy: str = spec.get("preemptionPolicy") or "PreemptLowerPriority"
         self.nominated_node: str = status.get("nominatedNodeName") or ""
         self.terminating = bool(md.get("deletionTimestamp"))
+        # pods of one template share a group: topology spread counts groups, not pods (nodeinfo.py)
+        self.label_group: tuple[str, tuple[tuple[str, str], ...]] | None = (
+            None if self.terminating else (self.namespace, tuple(sorted(self.labels.items()))))
         ts = md.get("creationTimestamp")
         self.created = parse_rfc3339(ts) if ts else 0.0
         st = status.get("startTime")

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from tugboat.client import Client, InformerFactory, LeaderElectionConfig, LeaderElector, load_kubeconfig
 from tugboat.scheduler.scheduler import Scheduler
+from tugboat.util import gctune
 
 log = logging.getLogger(__name__)
 LEASE_NAMESPACE = "kube-system"
@@ -31,8 +32,9 @@ async def run_scheduler(kubeconfig_path: str | os.PathLike[str], *, leader_elect
     config = load_kubeconfig(str(kubeconfig_path))
     client = Client(config, component="scheduler", qps=qps, burst=burst)
     informers = InformerFactory(client)
+    gctune.tune()  # informer caches are a large long-lived heap (also the controllers' in `tug server`)
     sched = Scheduler(client, informers, scheduler_name=tuple(scheduler_names),
-                      percentage_of_nodes_to_score=percentage_of_nodes_to_score)
+                      percentage_of_nodes_to_score=percentage_of_nodes_to_score, freeze_heap_after_sync=True)
     sched.register()
     informers.start()
     try:

@@ -32,6 +32,7 @@ from tugboat.scheduler.handle import Handle
 from tugboat.scheduler.plugins import DEFAULT_PLUGINS
 from tugboat.scheduler.queue import QueuedPodInfo, SchedulingQueue
 from tugboat.scheduler.status import Code
+from tugboat.util import gctune
 from tugboat.util.clock import rfc3339
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Scheduler:
                  scheduler_name: str | Iterable[str] = "default-scheduler", clock: AsyncClock | None = None,
                  percentage_of_nodes_to_score: int | None = None,
                  plugins: Sequence[type[Plugin]] | None = None, max_inflight_binds: int = 256,
-                 initial_backoff: float = 1.0, max_backoff: float = 10.0):
+                 initial_backoff: float = 1.0, max_backoff: float = 10.0, freeze_heap_after_sync: bool = False):
         self.client = client
         self.informers = informers
         self.names = {scheduler_name} if isinstance(scheduler_name, str) else set(scheduler_name)
@@ -81,6 +82,7 @@ class Scheduler:
         self.handle.recorders = {n: EventRecorder(client, n, clock=self.clock) for n in self.names}
         self.handlers = EventHandlers(self.handle, self.queue, self.names, self.priority_of)
         self.max_inflight_binds = max_inflight_binds
+        self.freeze_heap_after_sync = freeze_heap_after_sync  # a scheduler process: see util/gctune.py
         self._bind_slots = asyncio.Semaphore(max_inflight_binds)
         self._events: asyncio.Queue[tuple[str, Mapping[str, Any], str, str, str]] = asyncio.Queue(EVENT_BUFFER)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -140,6 +142,8 @@ class Scheduler:
         self.register()
         self.informers.start()
         await self.informers.wait_for_sync(sync_timeout)
+        if self.freeze_heap_after_sync:
+            gctune.freeze_long_lived()  # the synced caches stay: keep full collections off them
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._loop(), name="scheduler-loop"),
                        loop.create_task(self.queue.run(), name="scheduler-queue"),

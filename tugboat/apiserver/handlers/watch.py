@@ -128,15 +128,29 @@ async def watch(ctx: Ctx, req: Req, rt: ResourceType, ns: str, name: str = "") -
             raise errors.bad_request(f"invalid resourceVersion: {rv!r}") from None
     prefix = rt.namespace_prefix(ns or None)
     match_fn = matches if (label is not None or fieldm is not None) else None
-    return StreamResp(_stream(ctx, rt, prefix, start, initial, initial_end, bookmarks, timeout, enc, match_fn))
+    node = _node_trigger(rt, fsel) if match_fn is not None else None
+    return StreamResp(_stream(ctx, rt, prefix, start, initial, initial_end, bookmarks, timeout, enc, match_fn,
+                              node))
+
+
+def _node_trigger(rt: ResourceType, fsel: str) -> str | None:
+    """The node of a pod watch that selects `spec.nodeName=<node>` (a node agent's, or the
+    scheduler's `spec.nodeName=` for unassigned pods), else None."""
+    if rt.group != "" or rt.plural != "pods":
+        return None
+    for term in fsel.split(","):
+        key, sep, value = term.partition("==") if "==" in term else term.partition("=")
+        if sep and key.strip() == "spec.nodeName" and not key.endswith("!"):
+            return value.strip()
+    return None
 
 
 async def _stream(ctx: Ctx, rt: ResourceType, prefix: str, start: int, initial: list[bytes],
                   initial_end: int | None, bookmarks: bool, timeout: float, enc: _Encoder,
-                  matches: Callable[[Obj | None], bool] | None) -> AsyncIterator[bytes]:
+                  matches: Callable[[Obj | None], bool] | None, node: str | None = None) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    w = Watcher(prefix, start)
+    w = Watcher(prefix, start, node)
     cacher = await ctx.watch.cacher(rt.key_prefix)
     feed: DirectFeed | None = None
     try:

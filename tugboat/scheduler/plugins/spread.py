@@ -56,11 +56,22 @@ def parse_constraints(pi: PodInfo) -> list[Constraint]:
             for c in pi.spread_constraints]
 
 
-def count_matching(ni: NodeInfo, sel: LabelSelector, ns: str) -> int:
+def count_matching(ni: NodeInfo, sel: LabelSelector, ns: str, memo: dict[Any, bool] | None = None) -> int:
+    """Non-terminating pods in `ns` on the node that `sel` matches. `memo` (one per selector
+    and cycle) remembers the verdict per label group: the pods of one Deployment on a thousand
+    nodes are matched once, not once per node."""
     n = 0
-    for p in ni.pods.values():
-        if p.namespace == ns and not p.terminating and sel.matches(p.labels):
-            n += 1
+    for group, cnt in ni.label_counts.items():
+        if group[0] != ns:
+            continue
+        if memo is None:
+            ok = sel.matches(ni.label_sets[group])
+        else:
+            ok = memo.get(group)  # type: ignore[assignment]
+            if ok is None:
+                ok = memo[group] = sel.matches(ni.label_sets[group])
+        if ok:
+            n += cnt
     return n
 
 
@@ -88,6 +99,7 @@ class PodTopologySpread(Plugin):
         if not hard:
             return SKIP
         counts: list[dict[str, int]] = [{} for _ in hard]
+        memos: list[dict[Any, bool]] = [{} for _ in hard]
         for ni in self.handle.cache.node_list():
             if any(c.key not in ni.labels for c in hard):
                 continue
@@ -95,7 +107,7 @@ class PodTopologySpread(Plugin):
                 if not _eligible(pi, ni, c):
                     continue
                 val = ni.labels[c.key]
-                counts[i][val] = counts[i].get(val, 0) + count_matching(ni, c.selector, pi.namespace)
+                counts[i][val] = counts[i].get(val, 0) + count_matching(ni, c.selector, pi.namespace, memos[i])
         mins = [(min(cnt.values()) if cnt and len(cnt) >= c.min_domains else 0) for c, cnt in zip(hard, counts, strict=True)]
         state["spread.hard"] = (hard, counts, mins)
         return None
@@ -161,6 +173,7 @@ class PodTopologySpread(Plugin):
                 if v is not None:
                     domains[i].add(v)
         counts: list[dict[str, int]] = [{} for _ in soft]
+        memos: list[dict[Any, bool]] = [{} for _ in soft]
         zone_like = [i for i, c in enumerate(soft) if c.key != HOSTNAME and domains[i]]
         if zone_like:
             for ni in self.handle.cache.node_list():
@@ -171,16 +184,16 @@ class PodTopologySpread(Plugin):
                     v = ni.labels.get(c.key)
                     if v is None or v not in domains[i] or not _eligible(pi, ni, c):
                         continue
-                    counts[i][v] = counts[i].get(v, 0) + count_matching(ni, c.selector, pi.namespace)
+                    counts[i][v] = counts[i].get(v, 0) + count_matching(ni, c.selector, pi.namespace, memos[i])
         weights = []
         for i, c in enumerate(soft):
             size = len(nodes) - len(ignored) if c.key == HOSTNAME else len(domains[i])
             weights.append(math.log(size + 2))
-        state["spread.soft"] = (soft, counts, weights, ignored)
+        state["spread.soft"] = (soft, counts, weights, ignored, memos)
         return None
 
     def score(self, state: CycleState, pi: PodInfo, ni: NodeInfo) -> int:
-        soft, counts, weights, ignored = state["spread.soft"]
+        soft, counts, weights, ignored, memos = state["spread.soft"]
         if ni.name in ignored:
             return -1
         total = 0.0
@@ -188,7 +201,7 @@ class PodTopologySpread(Plugin):
             v = ni.labels.get(c.key)
             if v is None:
                 continue
-            cnt = count_matching(ni, c.selector, pi.namespace) if c.key == HOSTNAME else counts[i].get(v, 0)
+            cnt = count_matching(ni, c.selector, pi.namespace, memos[i]) if c.key == HOSTNAME else counts[i].get(v, 0)
             total += cnt * weights[i] + (c.max_skew - 1)
         return round(total)
 
