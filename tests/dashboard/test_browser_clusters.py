@@ -80,3 +80,37 @@ def test_a_server_without_cors_is_explained(browser: harness.Browser, srv: TugSe
         assert p.locator("#nav").is_hidden()
     finally:
         p.context.close()
+
+
+def test_contexts_imported_from_a_kubeconfig(browser: harness.Browser, srv: TugServer, other: TugServer) -> None:
+    # what a user pastes: two usable token contexts (current = B) and one certificate-only user
+    kubeconfig = f"""
+apiVersion: v1
+kind: Config
+current-context: b-admin
+clusters:
+- {{name: a, cluster: {{server: "{srv.url}"}}}}
+- {{name: b, cluster: {{server: "{other.url}"}}}}
+contexts:
+- {{name: a-admin, context: {{cluster: a, user: tok}}}}
+- {{name: b-admin, context: {{cluster: b, user: tok, namespace: default}}}}
+- {{name: a-cert, context: {{cluster: a, user: cert}}}}
+users:
+- {{name: tok, user: {{token: {harness.ADMIN_TOKEN}}}}}
+- {{name: cert, user: {{client-certificate-data: AAAA, client-key-data: AAAA}}}}
+"""
+    p = browser.page()
+    try:
+        harness.goto(p, f"{srv.url}/dashboard/")
+        p.get_by_label("Or import the contexts of a kubeconfig").fill(kubeconfig)
+        p.get_by_role("button", name="Import contexts").click()
+        p.locator("#kubeconfig-result", has_text="Imported a-admin, b-admin").wait_for()
+        assert "skipped a-cert (its user has no bearer token)" in p.locator("#kubeconfig-result").inner_text()
+        p.get_by_text("Signed in as dash-admin").wait_for()
+        p.wait_for_function("() => document.querySelector('#ctx-select').value === 'b-admin'")
+        assert p.evaluate("window.tugboatApp.api.base") == other.url  # the kubeconfig's current-context
+        p.get_by_label("Cluster").select_option("a-admin")
+        p.wait_for_function("() => window.tugboatApp.api.base === " + repr(srv.url))
+        assert p.js_errors == []
+    finally:
+        p.context.close()

@@ -157,3 +157,23 @@ def test_the_cors_flag_suggested_admits_exactly_this_origin() -> None:
       return [api.corsRegex('https://127.0.0.1:6443'), re.test('https://127.0.0.1:6443'),
               re.test('https://127.0.0.1:64430'), re.test('https://127a0a0a1:6443')];""")
     assert got == [r"^https://127\.0\.0\.1:6443$", True, False, False]
+
+
+def test_kubeconfig_contexts_with_tokens_are_imported() -> None:
+    js = STATIC / "js" / "contexts.js"
+    src = (f"import {{ fromKubeconfig }} from '{js.as_uri()}';\n"
+           "const doc = { 'current-context': 'gone', clusters: [{ name: 'a', cluster: { server: 'https://a:6443' } }],\n"
+           "  users: [{ name: 't', user: { token: 'T' } }, { name: 'c', user: { 'client-certificate-data': 'X' } }],\n"
+           "  contexts: [{ name: 'one', context: { cluster: 'a', user: 't', namespace: 'dev' } },\n"
+           "             { name: 'two', context: { cluster: 'a', user: 'c' } },\n"
+           "             { name: 'three', context: { cluster: 'missing', user: 't' } }] };\n"
+           "console.log(JSON.stringify([fromKubeconfig(doc), fromKubeconfig(null)]));\n")
+    assert NODE is not None
+    p = subprocess.run([NODE, "--input-type=module", "-e", src], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got, empty = json.loads(p.stdout)
+    assert got["imported"] == [{"name": "one", "server": "https://a:6443", "namespace": "dev", "token": "T"}]
+    assert got["skipped"] == [{"name": "two", "why": "its user has no bearer token"},
+                              {"name": "three", "why": "no cluster server"}]
+    assert got["current"] == "one"  # the kubeconfig's current context is not importable: the first one
+    assert empty == {"imported": [], "skipped": [], "current": ""}

@@ -125,6 +125,28 @@ function init() {
         : `Sign-in failed: ${e.message}`;
     }
   });
+  $("kc-file").addEventListener("change", async (ev) => {
+    const file = ev.target.files && ev.target.files[0];
+    if (file) $("kc-text").value = await file.text();
+  });
+  $("kubeconfig-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = $("kubeconfig-result");
+    let parsed;
+    try {
+      const { load } = await import("../vendor/js-yaml.mjs");
+      parsed = contexts.fromKubeconfig(load($("kc-text").value));
+    } catch (e) { out.textContent = `Not a kubeconfig: ${e.message}`; return; }
+    const skipped = parsed.skipped.map((s) => `${s.name} (${s.why})`).join(", ");
+    if (!parsed.imported.length) { out.textContent = `No usable context${skipped ? `: skipped ${skipped}` : ""}.`; return; }
+    for (const c of parsed.imported) contexts.upsert(c);
+    contexts.setCurrent(parsed.current);
+    $("kc-text").value = "";
+    out.textContent = `Imported ${parsed.imported.map((c) => c.name).join(", ")}${skipped ? `; skipped ${skipped}` : ""}.`;
+    try { await signIn(contexts.current()); fillContexts(); } catch (e) {
+      showSignIn(`Could not use context ${parsed.current}: ${e.message}`);
+    }
+  });
   $("signout").addEventListener("click", () => {
     const cur = contexts.current();
     if (cur) contexts.remove(cur.name);
