@@ -92,7 +92,7 @@ async def test_scales_out_under_load_and_in_after_it():
             async def replicas() -> int:
                 return int((await client.get(DEPLOY, "web", "default"))["spec"]["replicas"])
 
-            await eventually(lambda: _eq(replicas(), 4), what="scale out to 4")
+            await eventually(lambda: _eq(replicas(), 4), timeout=60, what="scale out to 4")
             h = await client.get(HPA, "web", "default")
             assert cond(h, "ScalingActive")["reason"] == "ValidMetricFound"
             assert h["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 100
@@ -102,7 +102,7 @@ async def test_scales_out_under_load_and_in_after_it():
                        e["message"] == "New size: 4; reason: cpu resource utilization (percentage of request) above target"
                        for e in evs)
             usage.update({"web-a": "5m", "web-b": "5m"})  # load gone
-            await eventually(lambda: _eq(replicas(), 1), what="scale in to minReplicas")
+            await eventually(lambda: _eq(replicas(), 1), timeout=60, what="scale in to minReplicas")
             h = await client.get(HPA, "web", "default")
             assert h["status"]["desiredReplicas"] == 1
 
@@ -119,7 +119,7 @@ async def test_max_replicas_limits_and_condition_says_so():
                 h = await client.get(HPA, "web", "default")
                 conds = {c["type"]: c for c in h.get("status", {}).get("conditions", [])}
                 return conds.get("ScalingLimited", {}).get("reason") == "TooManyReplicas" and h
-            h = await eventually(limited, what="ScalingLimited TooManyReplicas")
+            h = await eventually(limited, timeout=60, what="ScalingLimited TooManyReplicas")
             assert cond(h, "ScalingLimited")["status"] == "True"
             assert (await client.get(DEPLOY, "web", "default"))["spec"]["replicas"] == 3
 
@@ -136,7 +136,7 @@ async def test_missing_requests_reported_not_scaled():
                 h = await client.get(HPA, "web", "default")
                 c = {c["type"]: c for c in h.get("status", {}).get("conditions", [])}.get("ScalingActive")
                 return c is not None and c["status"] == "False" and c
-            c = await eventually(failed, what="ScalingActive False")
+            c = await eventually(failed, timeout=60, what="ScalingActive False")
             assert c["reason"] == "FailedGetResourceMetric"
             assert "missing request for cpu in container c of Pod web-a" in c["message"]
             assert (await client.get(DEPLOY, "web", "default"))["spec"]["replicas"] == 1
@@ -152,7 +152,7 @@ async def test_zero_replicas_disables_scaling():
                 h = await client.get(HPA, "web", "default")
                 c = {c["type"]: c for c in h.get("status", {}).get("conditions", [])}.get("ScalingActive")
                 return c is not None and c["reason"] == "ScalingDisabled"
-            await eventually(disabled, what="ScalingDisabled")
+            await eventually(disabled, timeout=60, what="ScalingDisabled")
             assert (await client.get(DEPLOY, "web", "default"))["spec"]["replicas"] == 0
 
 

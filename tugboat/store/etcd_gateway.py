@@ -10,6 +10,7 @@ endpoint in the list is tried, each at most once per request.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,6 +41,10 @@ def prefix_end(prefix: bytes) -> bytes:
             return bytes(p)
         p.pop()
     return b"\0"  # "" prefix: from key to the end of the keyspace
+
+
+UNAVAILABLE = 14  # gRPC status code
+UNAVAILABLE_RETRIES = 12  # ≈ 8 s of back-off: longer than an etcd election (1 s election timeout)
 
 
 class GatewayError(StoreError):
@@ -82,7 +87,21 @@ class Gateway:
         return [(self._current + i) % n for i in range(n)] * 2
 
     async def call(self, path: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-        """POST a unary request; raise GatewayError for etcd errors, EndpointsDown if none answers."""
+        """POST a unary request; raise GatewayError for etcd errors, EndpointsDown if none answers.
+
+        gRPC Unavailable (code 14: "leader changed", "no leader") is what a member answers while
+        the cluster elects a new leader after losing one; like etcd's own client, retry it for a
+        few seconds instead of failing the API request (a repeated write resolves as above)."""
+        for attempt in range(UNAVAILABLE_RETRIES):
+            try:
+                return await self._call(path, body, timeout)
+            except GatewayError as e:
+                if e.code != UNAVAILABLE or attempt == UNAVAILABLE_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _call(self, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self._session is not None, "Gateway.start() first"
         last: Exception | None = None
         for i in self._order():
