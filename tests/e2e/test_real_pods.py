@@ -297,27 +297,6 @@ def test_deleting_a_pod_leaves_nothing_on_the_host(node: RealNode, ns: str) -> N
     assert node.pod_leftovers(snap) == []
 
 
-def test_finished_pods_deleted_at_once_leave_nothing_even_when_the_agent_stops_right_after(node: RealNode,
-                                                                                         ns: str) -> None:
-    # A Succeeded pod's API object goes away the moment it is deleted (upstream's immediate deletion of
-    # terminal pods), before the agent tore it down; an agent stopped just then used to leave the pods'
-    # runc containers, rootfs and shm mounts and cgroups behind.
-    names = [f"done{i}" for i in range(4)]
-    for name in names:
-        node.create(ns, pod(name, sh("a", "echo hi"), restartPolicy="Never"))
-    snaps = [node.snapshot(node.wait_pod(ns, name, lambda p: phase(p) == "Succeeded", what="Succeeded")
-                           ["metadata"]["uid"]) for name in names]
-    assert all(len(s["containers"]) == 1 for s in snaps)
-    node.kubectl("-n", ns, "delete", "pods", "--all", "--wait=false")
-    for name in names:
-        node.wait_gone(ns, name)
-    node.stop_agent()  # SIGTERM at once: it finishes those tear-downs before it exits
-    try:
-        assert [x for s in snaps for x in node.pod_leftovers(s)] == []
-    finally:
-        node.start_agent()
-
-
 def _agent_restart_keeps_containers(node: RealNode, ns: str, name: str, sig: int) -> None:
     p = node.wait_pod(ns, name, lambda p: running(p) and condition(p, "Ready") == "True")
     before = {c["name"]: (c["containerID"], c["restartCount"]) for c in p["status"]["containerStatuses"]}
