@@ -11,30 +11,15 @@ The same directory stays usable as an overlay lower layer for the next RUN.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import stat
 import tarfile
 from pathlib import Path
-from typing import IO
 
-from tugboat.node.images.push import OCI_LAYER_GZIP, Blob
+from tugboat.node.images.push import OCI_LAYER_GZIP, Blob, HashWriter
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
-
-
-class _Hash:
-    def __init__(self, out: IO[bytes]):
-        self.out, self.hash, self.size = out, hashlib.sha256(), 0
-
-    def write(self, b: bytes) -> int:
-        self.hash.update(b)
-        self.size += len(b)
-        return self.out.write(b)
-
-    def flush(self) -> None:
-        self.out.flush()
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -55,9 +40,9 @@ def dir_to_layer(root: str | Path, out: Path, owner: tuple[int, int] | None = No
     own, so an existing directory of the image (/tmp 1777, say) keeps its mode and owner."""
     root = str(root)
     with open(out, "wb") as f:
-        outer = _Hash(f)
+        outer = HashWriter(f)
         with gzip.GzipFile(fileobj=outer, mode="wb", mtime=0, compresslevel=6) as gz:  # type: ignore[arg-type]
-            inner = _Hash(gz)  # type: ignore[arg-type]
+            inner = HashWriter(gz)  # type: ignore[arg-type]
             with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
                 _add_tree(tf, root, "", owner, implicit)
     return Blob(out, "sha256:" + outer.hash.hexdigest(), outer.size, OCI_LAYER_GZIP,

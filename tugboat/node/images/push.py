@@ -44,7 +44,9 @@ class Blob:
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
 
 
-class _HashWriter:
+class HashWriter:
+    """A file wrapper that counts and sha256-hashes what is written (a blob's digest and size)."""
+
     def __init__(self, out: IO[bytes]):
         self.out, self.hash, self.size = out, hashlib.sha256(), 0
 
@@ -61,9 +63,9 @@ def layer_from_dir(rootfs: str | Path, out: Path) -> Blob:
     """Tar (sorted, owners and modes kept) + gzip `rootfs` into `out`."""
     rootfs = Path(rootfs)
     with open(out, "wb") as f:
-        outer = _HashWriter(f)
+        outer = HashWriter(f)
         with gzip.GzipFile(fileobj=outer, mode="wb", mtime=0, compresslevel=6) as gz:  # type: ignore[arg-type]
-            inner = _HashWriter(gz)  # type: ignore[arg-type]
+            inner = HashWriter(gz)  # type: ignore[arg-type]
             with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
                 for name in sorted(os.listdir(rootfs)):
                     tf.add(rootfs / name, arcname=name, recursive=True)
@@ -88,7 +90,7 @@ def layer_from_tar(tarball: str | Path, out: Path) -> Blob:
                 o.write(b)
         return Blob(out, "sha256:" + data_hash.hexdigest(), size, OCI_LAYER_GZIP, "sha256:" + diff.hexdigest())
     with open(tarball, "rb") as f, open(out, "wb") as o:
-        outer = _HashWriter(o)
+        outer = HashWriter(o)
         inner_hash = hashlib.sha256()
         with gzip.GzipFile(fileobj=outer, mode="wb", mtime=0) as g:  # type: ignore[arg-type]
             while b := f.read(1 << 20):
